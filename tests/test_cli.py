@@ -1,0 +1,61 @@
+"""The console command as a user runs it: bad input, a sweep and its summary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CLI = str(Path(sys.executable).parent / "unlearnbench")
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, f"results_dir={tmp_path / 'results'}", "progress=false", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+BAD = [
+    (["method=nope"], "method=nope", "ft"),
+    (["dataset=imagenet"], "dataset=imagenet", "digits"),
+    (["scenario=random", "scenario.fraction=1.5"], "scenario.fraction=1.5", "0 < fraction < 1"),
+    (["scenario.forget_classes=[12]"], "scenario.forget_classes", "[0, 9]"),
+    (["scenario.forget_classes=[0,1,2,3,4,5,6,7,8,9]"], "scenario.forget_classes", "retain"),
+    (["scenario=random", "scenario.fractio=0.2"], "scenario.fractio", "fraction"),
+    (["dataset=cifar10", "data_root=/nonexistent"], "dataset=cifar10", "download"),
+    (["-m", "scenario=random", "scenario.fraction=0.1,2"], "scenario.fraction=2", "fraction"),
+]
+
+
+@pytest.mark.parametrize(("args", "names", "allowed"), BAD, ids=[" ".join(a) for a, _, _ in BAD])
+def test_bad_input_is_one_clear_line(tmp_path: Path, args, names: str, allowed: str) -> None:
+    proc = cli(tmp_path, *args)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert names in lines[0] and allowed in lines[0] and "Traceback" not in proc.stderr
+    leftovers = list((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else []
+    assert not [p for p in leftovers if p.is_file()], leftovers
+
+
+def test_sweep_writes_jobs_and_one_summary(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = cli(tmp_path, "-m", "dataset=synthetic", "train.epochs=2", "method=ft,ga",
+               "scenario=classwise,random", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    jobs = [p for p in sweep.iterdir() if p.is_dir()]
+    assert len(jobs) == 4 and all((j / "done").exists() for j in jobs)
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert sorted(zip(summary.method, summary.scenario, strict=True)) == sorted(
+        [("ft", "classwise"), ("ft", "random"), ("ga", "classwise"), ("ga", "random")])
+    assert (sweep / "summary.md").is_file() and "sweep summary" in proc.stdout
+    assert "cache hit" in proc.stdout  # the second method reuses the first one's models
+
+
+def test_run_dir_override_holds_the_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "here"
+    proc = cli(tmp_path, "dataset=synthetic", "train.epochs=2", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "metrics.csv").is_file() and (out / "done").is_file()

@@ -1,0 +1,47 @@
+"""Each method (every conf/method/*.yaml) on synthetic data: runs, leaves its input alone,
+keeps the state-dict keys."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from unlearnbench.methods.base import MethodOutput
+from unlearnbench.methods.rl import random_other_labels
+from unlearnbench.runner import Job
+
+from .conftest import CONF_DIR, SYNTH, make_cfg
+
+METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_runs_and_leaves_input_untouched(method: str, shared_results: Path) -> None:
+    cfg = make_cfg(*SYNTH, f"method={method}", results_dir=shared_results)
+    job = Job(cfg, Console(quiet=True))
+    original, _ = job.reference("original")
+    retrain, retrain_s = job.reference("retrain")
+    before = copy.deepcopy(original.state_dict())
+    result = job.unlearn(original, retrain, retrain_s)
+    assert result.get("status", "ok") == "ok", result.get("reason")
+    after = original.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the input model was changed"
+    model = result["model"]
+    assert set(model.state_dict()) == set(before)
+    assert result["RTE_s"] >= 0
+
+
+def test_random_other_labels_never_keep_the_true_label() -> None:
+    labels = torch.arange(10).repeat(50)
+    new = random_other_labels(labels, 10, seed=0)
+    assert (new != labels).all() and new.min() >= 0 and new.max() <= 9
+    assert len(new.unique()) == 10
+
+
+def test_method_output_wraps_extras() -> None:
+    out = MethodOutput(torch.nn.Linear(2, 2), extras={"x": 1.0})
+    assert out.rte_s is None and out.extras == {"x": 1.0}

@@ -1,0 +1,3 @@
+"""unlearnbench: a config-driven benchmark CLI for machine unlearning."""
+
+__version__ = "0.1.0"

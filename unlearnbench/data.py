@@ -1,0 +1,222 @@
+"""Datasets resolved to in-memory tensors (no DataLoader workers: every dataset fits in memory)."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DatasetMissingError
+
+
+@dataclass(frozen=True)
+class Data:
+    """Normalised train/test tensors, (N, C, H, W) float32 images and int64 labels."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device) -> Data:
+        return replace(
+            self,
+            train_x=self.train_x.to(device),
+            train_y=self.train_y.to(device),
+            test_x=self.test_x.to(device),
+            test_y=self.test_y.to(device),
+        )
+
+
+def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats."""
+    tr = torch.as_tensor(train, dtype=torch.float32)
+    te = torch.as_tensor(test, dtype=torch.float32)
+    mean = tr.mean(dim=(0, 2, 3), keepdim=True)
+    std = tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return (tr - mean) / std, (te - mean) / std
+
+
+def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
+    train_x, test_x = _normalise(tr_x, te_x)
+    return Data(
+        name=name,
+        train_x=train_x.contiguous(),
+        train_y=torch.as_tensor(np.array(tr_y, dtype=np.int64)),
+        test_x=test_x.contiguous(),
+        test_y=torch.as_tensor(np.array(te_y, dtype=np.int64)),
+        num_classes=num_classes,
+    )
+
+
+def _digits(cfg: Any, data_root: Path) -> Data:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = (bunch.images / 16.0)[:, None].astype(np.float32)
+    tr_x, te_x, tr_y, te_y = train_test_split(
+        images, bunch.target, test_size=cfg.test_fraction,
+        stratify=bunch.target, random_state=cfg.split_seed,
+    )
+    return _make("digits", tr_x, tr_y, te_x, te_y, 10)
+
+
+def _synthetic(cfg: Any, data_root: Path) -> Data:
+    g = np.random.default_rng(cfg.split_seed)
+    k, shape = cfg.num_classes, (cfg.channels, cfg.size, cfg.size)
+    means = g.normal(size=(k, *shape))
+
+    def draw(per_class: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(k), per_class)
+        x = means[y] + cfg.noise * g.normal(size=(len(y), *shape))
+        order = g.permutation(len(y))
+        return x[order].astype(np.float32), y[order]
+
+    tr_x, tr_y = draw(cfg.train_per_class)
+    te_x, te_y = draw(cfg.test_per_class)
+    return _make("synthetic", tr_x, tr_y, te_x, te_y, k)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _idx_dataset(name: str, directories: list[Path]) -> Data | None:
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    for d in directories:
+        paths = [_find(d, s) for s in stems]
+        if all(paths):
+            tr_x, tr_y, te_x, te_y = (_read_idx(p) for p in paths)  # type: ignore[arg-type]
+            return _make(name, tr_x[:, None] / 255.0, tr_y, te_x[:, None] / 255.0, te_y, 10)
+    return None
+
+
+def _mnist_like(folder: str, tv_class: str) -> Callable[[Any, Path], Data]:
+    def load(cfg: Any, data_root: Path) -> Data:
+        root = data_root / cfg.name
+        dirs = [root / folder / "raw", root]
+        if getattr(cfg, "debian_dir", None):
+            dirs.insert(0, Path(cfg.debian_dir))
+        data = _idx_dataset(cfg.name, dirs)
+        if data is None and cfg.download:
+            _torchvision_download(tv_class, root)
+            data = _idx_dataset(cfg.name, dirs)
+        if data is None:
+            raise _missing(cfg.name, dirs, "train-images-idx3-ubyte(.gz) and the 3 other IDX files")
+        return data
+
+    return load
+
+
+def _unpickle(path: Path) -> dict:
+    # CIFAR's official distribution format is a Python pickle; read only from the data root.
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
+def _cifar(folder: str, train_files: list[str], label_key: str, k: int, tv_class: str):
+    def read(root: Path) -> Data | None:
+        d = root / folder
+        files = [d / f for f in [*train_files, "test"]]
+        if not all(f.is_file() for f in files):
+            return None
+        batches = [_unpickle(f) for f in files]
+        x = [b["data"].reshape(-1, 3, 32, 32) / 255.0 for b in batches]
+        y = [np.asarray(b[label_key]) for b in batches]
+        return _make(f"cifar{k}", np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], k)
+
+    def load(cfg: Any, data_root: Path) -> Data:
+        root = data_root / cfg.name
+        data = read(root)
+        if data is None and cfg.download:
+            _torchvision_download(tv_class, root)
+            data = read(root)
+        if data is None:
+            raise _missing(cfg.name, [root / folder], f"{folder}/ with the python-pickle batches")
+        return data
+
+    return load
+
+
+def _svhn(cfg: Any, data_root: Path) -> Data:
+    from scipy.io import loadmat
+
+    root = data_root / cfg.name
+    files = [root / "train_32x32.mat", root / "test_32x32.mat"]
+    if not all(f.is_file() for f in files) and cfg.download:
+        for split in ("train", "test"):
+            _torchvision_download("SVHN", root, split=split)
+    if not all(f.is_file() for f in files):
+        raise _missing(cfg.name, [root], "train_32x32.mat and test_32x32.mat")
+    parts = []
+    for f in files:
+        m = loadmat(f)
+        parts += [np.transpose(m["X"], (3, 2, 0, 1)) / 255.0, m["y"].ravel() % 10]  # label 10 is 0
+    return _make("svhn", *parts, 10)
+
+
+def _torchvision_download(tv_class: str, root: Path, **kwargs: Any) -> None:
+    import torchvision
+
+    try:
+        getattr(torchvision.datasets, tv_class)(root=str(root), download=True, **kwargs)
+    except Exception as exc:  # offline, proxy, checksum: say what to do instead
+        raise DatasetMissingError(
+            f"could not download {tv_class} into {root} ({type(exc).__name__}: {exc}); "
+            "copy the files there by hand"
+        ) from exc
+
+
+def _missing(name: str, dirs: list[Path], what: str) -> DatasetMissingError:
+    where = " or ".join(str(d) for d in dirs)
+    return DatasetMissingError(
+        f"dataset={name}: files not found; expected {what} in {where}. "
+        f"Copy them there, or run with dataset.download=true (needs internet) "
+        f"or point data_root=DIR at a folder that holds {name}/"
+    )
+
+
+LOADERS: dict[str, Callable[[Any, Path], Data]] = {
+    "digits": _digits,
+    "synthetic": _synthetic,
+    "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST"),
+    "mnist": _mnist_like("MNIST", "MNIST"),
+    "cifar10": _cifar("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
+                      "labels", 10, "CIFAR10"),
+    "cifar100": _cifar("cifar-100-python", ["train"], "fine_labels", 100, "CIFAR100"),
+    "svhn": _svhn,
+}
+
+
+def load_data(cfg: Any, data_root: str | Path) -> Data:
+    """Load the dataset named by ``cfg.name`` into CPU tensors."""
+    if cfg.name not in LOADERS:
+        raise ConfigError("dataset", cfg.name, ", ".join(sorted(LOADERS)))
+    return LOADERS[cfg.name](cfg, Path(data_root).expanduser())

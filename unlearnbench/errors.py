@@ -1,0 +1,17 @@
+"""User-facing errors: each renders as one line naming the key and what is allowed."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """An error caused by the user's input or environment, reported without a traceback."""
+
+
+class ConfigError(UserError):
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(f"{key}={value!s} is invalid; allowed: {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+class DatasetMissingError(UserError):
+    """A dataset's files are absent and downloading is not allowed (or impossible offline)."""

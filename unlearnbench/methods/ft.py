@@ -1,0 +1,12 @@
+"""Fine-tuning (FT): continue training on the retain set D_r only (Warnecke et al.; Unlearn-Sparse
+baseline), relying on catastrophic forgetting of D_f."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import UnlearnContext, finetune
+
+
+def unlearn(model: nn.Module, ctx: UnlearnContext, *, epochs: int, lr: float) -> nn.Module:
+    return finetune(model, ctx, ctx.split.retain, epochs=epochs, lr=lr, desc="ft")

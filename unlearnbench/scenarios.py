@@ -1,0 +1,70 @@
+"""Forget scenarios: which training samples the forget set D_f holds."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+SCENARIOS = ("classwise", "random")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Forget and retain indices into the training set (sorted, disjoint, covering it)."""
+
+    forget: torch.Tensor
+    retain: torch.Tensor
+    forget_classes: tuple[int, ...] = ()  # non-empty for class-wise forgetting
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the forget indices: part of the retrain's cache key."""
+        return hashlib.sha256(self.forget.cpu().numpy().astype(np.int64).tobytes()).hexdigest()
+
+
+def validate_scenario(cfg: Any, num_classes: int) -> None:
+    """Check the scenario's keys; needs only the class count, not the data."""
+    if cfg.name == "classwise":
+        classes = list(cfg.forget_classes)
+        if not classes or any(not 0 <= int(c) < num_classes for c in classes):
+            raise ConfigError("scenario.forget_classes", classes,
+                              f"a non-empty list of class ids in [0, {num_classes - 1}]")
+        if len(set(classes)) == num_classes:
+            raise ConfigError("scenario.forget_classes", classes,
+                              "at most num_classes - 1 classes (the retain set would be empty)")
+    elif cfg.name == "random":
+        if not 0 < float(cfg.fraction) < 1:
+            raise ConfigError("scenario.fraction", cfg.fraction, "a number with 0 < fraction < 1")
+    else:
+        raise ConfigError("scenario", cfg.name, ", ".join(SCENARIOS))
+
+
+def make_split(cfg: Any, train_y: torch.Tensor, num_classes: int, seed: int) -> Split:
+    """Pick forget indices deterministically from ``seed``."""
+    validate_scenario(cfg, num_classes)
+    n = len(train_y)
+    all_idx = torch.arange(n)
+    if cfg.name == "classwise":
+        classes = tuple(sorted({int(c) for c in cfg.forget_classes}))
+        forget = all_idx[torch.isin(train_y.cpu(), torch.tensor(classes))]
+    else:
+        count = max(1, round(float(cfg.fraction) * n))
+        g = torch.Generator().manual_seed(seed)
+        forget = torch.randperm(n, generator=g)[:count].sort().values
+        classes = ()
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[forget] = False
+    retain = all_idx[mask]
+    if len(retain) == 0:
+        raise ConfigError(f"scenario ({cfg.name})", "forgets every training sample",
+                          "a forget set that leaves a non-empty retain set")
+    if len(forget) == 0:
+        raise ConfigError(f"scenario ({cfg.name})", "selects no training sample",
+                          "a forget set with at least one sample")
+    return Split(forget=forget, retain=retain, forget_classes=classes)
