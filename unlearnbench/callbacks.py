@@ -41,20 +41,11 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
     rows.to_csv(sweep_dir / "summary.csv", index=False)
     cols = [c for c in SUMMARY_COLUMNS if c in rows.columns]
     cols += [c for c in ("sparsity", "sparsity_rate") if c in rows.columns]
-    (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f")
-                                          if _has_tabulate() else rows[cols].to_string(index=False))
+    (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
     note = f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
     render(rows, f"sweep summary: {len(rows)} job(s){note} -> {sweep_dir / 'summary.csv'}",
            console, cols)
     return rows
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class SweepSummary(Callback):
