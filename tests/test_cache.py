@@ -58,3 +58,17 @@ def test_mismatched_sidecar_is_rebuilt(tmp_path: Path) -> None:
     sidecar.write_text(json.dumps(meta))
     assert not cache.get_or_create({"role": "original"}, _creator(calls)).hit
     assert "key material" in logs[0]
+
+
+def test_memo_computes_once_per_material(tmp_path: Path) -> None:
+    cache, calls = ModelCache(tmp_path, log=lambda m: None), []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"UA": 12.5, "FTA": float("nan")}
+
+    assert cache.memo({"weights": "a"}, compute)["UA"] == 12.5
+    again = cache.memo({"weights": "a"}, compute)
+    assert len(calls) == 1 and again["UA"] == 12.5 and again["FTA"] != again["FTA"]  # NaN kept
+    cache.memo({"weights": "b"}, compute)
+    assert len(calls) == 2

@@ -120,3 +120,20 @@ class ModelCache:
             }
             _atomic_write(sidecar, lambda p: p.write_text(json.dumps(meta, indent=2, default=str)))
             return CacheEntry(key, tensors, meta, hit=False)
+
+    def memo(
+        self, material: dict[str, Any], compute: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A small JSON result (e.g. a cached model's metrics) keyed like the weights."""
+        path = self.root / f"memo-{cache_key(material)}.json"
+        try:
+            stored = json.loads(path.read_text())
+            if canonical_json(stored["key_material"]) == canonical_json(material):
+                return stored["value"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # absent or unreadable: recompute
+        value = compute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"key_material": material, "value": value}, default=str)
+        _atomic_write(path, lambda p: p.write_text(text))
+        return value
