@@ -51,6 +51,18 @@ def test_samples_scenario_uniform_and_concentrated() -> None:
     assert torch.isin(concentrated.forget, parts[0]).all()
 
 
+@pytest.mark.parametrize("scenario", [_samples(100), OmegaConf.create(
+    {"name": "random", "fraction": 0.1})])
+def test_forget_draw_is_independent_of_the_training_order(scenario) -> None:
+    """Training orders epoch 1 with Generator().manual_seed(seed): a forget set drawn from the
+    same stream would fill the first batches instead of spreading over all of them."""
+    n, batch = 1000, 32
+    forget = make_split(scenario, torch.arange(n) % 10, 10, seed=0).forget
+    epoch_order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    hit = torch.isin(epoch_order, forget).reshape(-1, 1)[: n // batch * batch].reshape(-1, batch)
+    assert hit.any(1).float().mean() > 0.9  # ~97% of batches hold one of the 100 samples
+
+
 @pytest.mark.parametrize(("count", "match"), [
     (0, "scenario.count=0 is invalid; allowed: an integer with 1 <= count"),
     (1.5, "scenario.count=1.5"),

@@ -28,11 +28,17 @@ class Split:
         return hashlib.sha256(self.forget.cpu().numpy().astype(np.int64).tobytes()).hexdigest()
 
 
+def draw_generator(seed: int, salt: int) -> torch.Generator:
+    """A generator for one kind of draw. Salted, because training orders its data with
+    ``Generator().manual_seed(seed)``: a forget set drawn from that same stream would be the
+    first batches of the first epoch (one pure-D_f block instead of D_f spread over batches)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + salt)
+
+
 def shard_partition(n: int, shards: int, seed: int) -> list[torch.Tensor]:
     """SISA's shards: a uniformly random partition of ``range(n)`` into ``shards`` near-equal
-    parts, each in its random order (SISA cuts that order into slices). The generator is
-    salted so the shards are independent of the `random` scenario's draw for the same seed."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + 0x5157A)
+    parts, each in its random order (SISA cuts that order into slices)."""
+    g = draw_generator(seed, 0x5157A)
     return list(torch.randperm(n, generator=g).tensor_split(shards))
 
 
@@ -60,7 +66,7 @@ def pick_samples(cfg: Any, n: int, seed: int) -> torch.Tensor:
         if count > len(pool):
             raise ConfigError("scenario.count", count, f"at most {len(pool)}, the samples of "
                               f"{in_shards} of {cfg.shards} shards (scenario.in_shards)")
-    g = torch.Generator().manual_seed(seed)
+    g = draw_generator(seed, 0xF0C6E7)  # uniform: the head of the `random` draw
     return pool[torch.randperm(len(pool), generator=g)[:count]].sort().values
 
 
@@ -95,7 +101,7 @@ def make_split(cfg: Any, train_y: torch.Tensor, num_classes: int, seed: int) -> 
         forget, classes = pick_samples(cfg, n, seed), ()
     else:
         count = max(1, round(float(cfg.fraction) * n))
-        g = torch.Generator().manual_seed(seed)
+        g = draw_generator(seed, 0xF0C6E7)
         forget = torch.randperm(n, generator=g)[:count].sort().values
         classes = ()
     mask = torch.ones(n, dtype=torch.bool)
