@@ -42,9 +42,10 @@ SCENARIOS = {
 }
 ONLY = {"samples K=10 in 1 shard": ("retrain", "sisa S=5", "sisa S=10")}
 EXTRAS = ["batches_removed_share", "shards_retrained", "slices_retrained", "speedup_vs_ensemble",
-          "ensemble_original_TA", "constituent_mean_TA"]
-SHOWN = ["scenario", "method", "UA", "RA", "TA", "FTA", "MIA", "RTE_s", "speedup", "avg_gap",
-         *EXTRAS]
+          "work_speedup", "work_speedup_vs_ensemble", "ensemble_original_TA",
+          "constituent_mean_TA"]
+SHOWN = ["scenario", "method", "status", "UA", "RA", "TA", "FTA", "MIA", "RTE_s", "speedup",
+         "avg_gap", *EXTRAS]
 
 
 def job(dataset: str, overrides: list[str], cache: Path, console: Console) -> pd.DataFrame:
@@ -90,6 +91,7 @@ def markdown(df: pd.DataFrame) -> str:
     out = []
     for scen, part in df.groupby("scenario", sort=False):
         cols = [c for c in SHOWN[1:] if c in part and part[c].notna().any()]
+        cols += ["reason"] if "reason" in part and part["reason"].notna().any() else []
         out.append(f"### {scen}\n\n{part[cols].to_markdown(index=False, floatfmt='.2f')}\n")
     return "\n".join(out)
 

@@ -140,6 +140,8 @@ def test_sisa_deleting_from_one_shard_retrains_only_that_shard(tmp_path: Path) -
     scratch = sisa._fresh(ctx, 0)
     sisa._train_slices(scratch, ctx, slices, 0, first=0, drop=drop)
     assert _equal(scratch, after[0])
+    # the work redone is less than one shard's training, a fraction of the ensemble's
+    assert result["work_speedup_vs_ensemble"] >= 4 and result["work_speedup"] >= 4
 
 
 # --- Amnesiac -----------------------------------------------------------------------------
