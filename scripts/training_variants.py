@@ -112,9 +112,9 @@ def main() -> None:
         counts = [int(k) for k in args.amnesiac_sweep.split(",")]
         sweep = amnesiac_sweep(args.dataset, cache, console, counts)
         sweep.to_csv(out / f"{args.dataset}_amnesiac_share.csv", index=False)
-        (out / f"{args.dataset}_amnesiac_share.md").write_text(
-            sweep.to_markdown(index=False, floatfmt=".3g") + "\n")
-        print(sweep.to_markdown(index=False, floatfmt=".3g"))
+        text = sweep.to_markdown(index=False, floatfmt=[".0f", ".0f", ".4f", *[".2f"] * 6])
+        (out / f"{args.dataset}_amnesiac_share.md").write_text(text + "\n")
+        print(text)
         return
     df = matrix(args.dataset, cache, Console())
     df.to_csv(out / f"{args.dataset}.csv", index=False)

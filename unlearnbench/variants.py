@@ -15,6 +15,7 @@ The variant's module provides
 - ``load_variant(ctx, tensors, meta, **params) -> dict``: the artifacts handed to the method
   as ``ctx.variant``; the key ``"original"`` holds the variant's own trained model;
 - ``USES_FORGET_SET``: whether the artifacts depend on D_f (then its digest is in the key);
+- ``FORMAT``: the version of what it stores, in the key (bump it when the artifacts change);
 - optionally ``validate(method_cfg)``: data-free checks of the whole method config.
 
 The runner trains a variant once and caches it under the original's key material with the role
@@ -78,7 +79,8 @@ def prepare(job: Any) -> dict[str, Any]:
     module = _module(name)
     ctx = UnlearnContext(data=job.data, split=job.split, recipe=job.recipe, seed=job.seed,
                          build_model=job.build_model, progress=bool(job.cfg.progress))
-    material = {**job.key_material("original"), "role": f"variant:{name}", "variant": params}
+    material = {**job.key_material("original"), "role": f"variant:{name}", "variant": params,
+                "format": module.FORMAT}
     if module.USES_FORGET_SET:
         material["forget_sha256"] = job.split.digest
     with stopwatch(job.device) as clock:

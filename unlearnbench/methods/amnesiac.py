@@ -25,6 +25,7 @@ from ..training import FitOptions, fit
 from .base import MethodOutput, UnlearnContext, finetune
 
 USES_FORGET_SET = True  # which batches get recorded depends on D_f
+FORMAT = 1  # of the cached artifacts (part of the cache key)
 
 
 class UpdateRecorder:

@@ -30,6 +30,7 @@ from ..training import FitOptions, accuracy, fit
 from .base import MethodOutput, UnlearnContext
 
 USES_FORGET_SET = False  # the ensemble is trained on all of D; deletion happens at unlearning
+FORMAT = 1  # of the cached artifacts (part of the cache key)
 AGGREGATIONS = ("mean_softmax", "majority")
 TRAINING_KEYS = ("variant", "shards", "slices")
 
