@@ -31,6 +31,8 @@ from .models import build_model
 from .results import make_console, render, tidy, write_job
 from .scenarios import Split, make_split, validate_scenario
 from .training import FitOptions, Recipe, fit, stopwatch, warm_up
+from .variants import prepare as prepare_variant
+from .variants import validate as validate_variant
 
 # Keys of a method's YAML read by the runner, not passed to the method function.
 RUNNER_KEYS = ("training",)
@@ -77,6 +79,7 @@ def validate_config(cfg: DictConfig) -> None:
     resolve_device(str(cfg.device))
     Recipe.from_cfg(cfg.train)
     load_method(cfg.method)
+    validate_variant(cfg.method)
     validate_scenario(cfg.scenario, int(cfg.dataset.num_classes))
 
 
@@ -152,9 +155,12 @@ class Job:
 
     def unlearn(self, original: nn.Module, retrain: nn.Module, retrain_s: float) -> dict[str, Any]:
         """Apply the method to a copy of the original; a failure becomes a `failed` row."""
+        # A method that declares a training variant (Amnesiac, SISA) gets it, trained untimed.
+        self.variant = prepare_variant(self)
         ctx = UnlearnContext(data=self.data, split=self.split, recipe=self.recipe, seed=self.seed,
                              build_model=self.build_model, retrain=retrain,
-                             retrain_seconds=retrain_s, progress=bool(self.cfg.progress))
+                             retrain_seconds=retrain_s, progress=bool(self.cfg.progress),
+                             variant=self.variant)
         try:
             with stopwatch(self.device) as clock:
                 out = self.method_fn(copy.deepcopy(original), ctx)
@@ -168,6 +174,9 @@ class Job:
             return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
         self.timings["method_s"] = clock["seconds"]
         rte = clock["seconds"] if out.rte_s is None else out.rte_s
+        if out.extras:  # method-specific columns, also in metrics.csv
+            self.console.print(f"{self.method}: " + ", ".join(
+                f"{k} {v:.4g}" for k, v in out.extras.items()))
         return {"model": out.model, "RTE_s": rte, **out.extras}
 
 
