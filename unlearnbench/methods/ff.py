@@ -12,7 +12,8 @@ forgetting the classifier rows of the forgotten classes get μ = 0 and σ² = 1e
 The reference sums squared gradients of batch-of-32 losses over all of D_r; we use exact
 per-sample gradients (torch.func vmap) of a seeded subsample of m samples of D_r, with y drawn
 from p(y|x) (`labels: sampled`, default) or the exact expectation over y (`expected`, C× cost).
-On a sparse model the per-unit average runs over kept weights only and the mask is re-applied, so pruned weights stay zero.
+On a sparse model the per-unit average runs over kept weights only and the mask is re-applied,
+so pruned weights stay zero.
 """
 
 from __future__ import annotations
