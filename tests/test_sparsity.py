@@ -153,3 +153,26 @@ def test_bad_sparsity_is_one_config_error(override: str, key: str, tmp_path: Pat
 def test_rate_without_a_pruning_method_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sparsity=none"):
         validate_config(make_cfg("sparsity.rate=0.5", results_dir=tmp_path))
+
+
+def test_report_script_writes_table_and_charts(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "sparsity_report", Path(__file__).resolve().parents[1] / "scripts" / "sparsity_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    for i, sparsity in enumerate(["sparsity=none", "sparsity=omp"]):
+        for method in ("ft", "iu"):
+            for rate in (["sparsity.rate=0.5", "sparsity.rate=0.8"] if i else [""]):
+                over = [o for o in (*SYNTH, sparsity, rate, f"method={method}") if o]
+                run(make_cfg(*over, results_dir=tmp_path), tmp_path / "sweep" / "_".join(over),
+                    Console(quiet=True))
+    agg = report.aggregate(report.load([tmp_path / "sweep"]))
+    assert set(agg.method) == {"retrain", "ft", "iu"}
+    assert set(agg.sparsity_rate) == {0.0, 0.5, 0.8}
+    out = tmp_path / "report"
+    report.radar(agg, "classwise", out.with_suffix(".png"))
+    assert report.versus_rate(agg, "classwise", tmp_path / "vs.png")
+    assert out.with_suffix(".png").stat().st_size > 1000 and (tmp_path / "vs.png").is_file()
+    assert "±" in report.markdown(agg)
