@@ -36,7 +36,8 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
         return df
     # One row per job: the unlearned model, plus each distinct retrain reference.
     rows = df[df.role == "unlearned"].copy()
-    keys = [c for c in ["dataset", "model", "scenario", "seed", "method"] if c in rows.columns]
+    keys = [c for c in ["dataset", "model", "scenario", "sparsity", "sparsity_rate", "seed",
+                        "method"] if c in rows.columns]
     rows = rows.sort_values(keys).reset_index(drop=True)
     rows.to_csv(sweep_dir / "summary.csv", index=False)
     cols = [c for c in SUMMARY_COLUMNS if c in rows.columns]

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import nn
 
-from .cache import ModelCache, canonical_json
+from .cache import CacheEntry, ModelCache, canonical_json
 from .data import Data, load_data
 from .errors import ConfigError
 from .methods.base import MethodOutput, UnlearnContext
@@ -30,6 +30,7 @@ from .metrics import evaluate, gap_metrics
 from .models import build_model
 from .results import make_console, render, tidy, write_job
 from .scenarios import Split, make_split, validate_scenario
+from .sparsity import make_pruning, sparsity_columns, validate_sparsity
 from .training import FitOptions, Recipe, fit, stopwatch, warm_up
 from .variants import prepare as prepare_variant
 from .variants import validate as validate_variant
@@ -81,6 +82,7 @@ def validate_config(cfg: DictConfig) -> None:
     load_method(cfg.method)
     validate_variant(cfg.method)
     validate_scenario(cfg.scenario, int(cfg.dataset.num_classes))
+    validate_sparsity(cfg.get("sparsity"), Recipe.from_cfg(cfg.train).epochs)
 
 
 class Job:
@@ -96,6 +98,7 @@ class Job:
         self.cache = ModelCache(cfg.cache_dir, log=lambda m: console.print(f"[yellow]{m}"))
         self.timings: dict[str, float] = {}
         self.reference_keys: dict[str, str] = {}
+        self.pruning = make_pruning(self, cfg.get("sparsity"))  # None when dense
         with stopwatch(torch.device("cpu")) as clock:
             data = load_data(cfg.dataset, cfg.data_root)
             self.split: Split = make_split(cfg.scenario, data.train_y, data.num_classes, self.seed)
@@ -121,7 +124,13 @@ class Job:
         return material
 
     def reference(self, role: str) -> tuple[nn.Module, float]:
-        """The original (all of D) or the retrain (D_r), trained once and cached."""
+        """The original (all of D) or the retrain (D_r), trained once and cached; with a
+        sparsity config, their sparse variants (sparsity.py)."""
+        if self.pruning is not None:
+            return self.pruning.reference(role)
+        return self.dense_reference(role)
+
+    def dense_reference(self, role: str) -> tuple[nn.Module, float]:
         indices = None if role == "original" else self.split.retain
 
         def train() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -132,18 +141,28 @@ class Job:
                                                               progress=bool(self.cfg.progress)))
             return model.state_dict(), {"train_seconds": seconds}
 
+        entry, seconds = self.cached(role, self.key_material(role), train)
+        return self.load(entry.tensors), seconds
+
+    def cached(self, role: str, material: dict[str, Any],
+               train: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]]
+               ) -> tuple[CacheEntry, float]:
+        """Get or train a cache entry, say which, and time it."""
         with stopwatch(self.device) as clock:
-            entry = self.cache.get_or_create(self.key_material(role), train)
-        model = self.build_model()
-        model.load_state_dict(entry.tensors)
-        model.eval()
+            entry = self.cache.get_or_create(material, train)
         seconds = float(entry.meta["train_seconds"])
         how = (f"cache hit {entry.key[:12]} (trained in {seconds:.1f}s)" if entry.hit
                else f"trained in {seconds:.1f}s, cached as {entry.key[:12]}")
         self.console.print(f"{role}: {how}")
         self.timings[f"{role}_s"] = clock["seconds"]
         self.reference_keys[role] = entry.key
-        return model, seconds
+        return entry, seconds
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> nn.Module:
+        model = self.build_model()
+        model.load_state_dict(tensors)
+        model.eval()
+        return model
 
     def reference_metrics(self, role: str, model: nn.Module) -> dict[str, float]:
         """Metrics of a cached reference model, memoised beside it: every method of a sweep
@@ -160,7 +179,8 @@ class Job:
         ctx = UnlearnContext(data=self.data, split=self.split, recipe=self.recipe, seed=self.seed,
                              build_model=self.build_model, retrain=retrain,
                              retrain_seconds=retrain_s, progress=bool(self.cfg.progress),
-                             variant=self.variant)
+                             variant=self.variant,
+                             masks=self.pruning.masks if self.pruning else None)
         try:
             with stopwatch(self.device) as clock:
                 out = self.method_fn(copy.deepcopy(original), ctx)
@@ -192,7 +212,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
     chash = config_hash(cfg)
     base = {"run_id": Path(out_dir).name if out_dir else chash[:12],
             "dataset": cfg.dataset.name, "model": cfg.model.name, "scenario": cfg.scenario.name,
-            "seed": job.seed, "method": job.method, "config_hash": chash}
+            "seed": job.seed, "method": job.method, "config_hash": chash,
+            **sparsity_columns(cfg.get("sparsity"))}
     with stopwatch(job.device) as clock:
         ref = job.reference_metrics("retrain", retrain)
         rows = [

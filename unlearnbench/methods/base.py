@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import Data
 from ..scenarios import Split
+from ..sparsity import MaskKeeper
 from ..training import FitOptions, Objective, Recipe, Regulariser, fit
 
 
@@ -28,6 +29,7 @@ class UnlearnContext:
     retrain_seconds: float = float("nan")
     variant: dict[str, Any] = field(default_factory=dict)  # artifacts of a training variant
     progress: bool = True
+    masks: dict[str, torch.Tensor] | None = None  # prune-then-unlearn: kept weights (True)
 
     @property
     def device(self) -> torch.device:
@@ -66,8 +68,10 @@ def finetune(
     """
     recipe = replace(ctx.recipe, epochs=int(epochs), lr=float(lr), scheduler="constant",
                      **recipe_overrides)
+    # A sparse model keeps its mask: pruned weights stay exactly zero through every step.
+    observers = [MaskKeeper(ctx.masks)] if ctx.masks else []
     fit(model, ctx.data.train_x, ctx.data.train_y if labels is None else labels, recipe,
         seed=ctx.seed + 1, indices=indices,
         options=FitOptions(objective=objective, regulariser=regulariser, desc=desc,
-                           progress=ctx.progress))
+                           progress=ctx.progress, observers=observers))
     return model
