@@ -1,4 +1,4 @@
-"""The leaderboard: every finished job's metrics.csv under some results folders, aggregated
+r"""The leaderboard: every finished job's metrics.csv under some results folders, aggregated
 over seeds into one table per dataset x model x scenario, methods ranked by avg_gap.
 
     unlearnbench-leaderboard results/sweeps/digits_all results/sweeps/fashion_all \
