@@ -43,7 +43,9 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
     cols = [c for c in SUMMARY_COLUMNS if c in rows.columns]
     cols += [c for c in ("sparsity", "sparsity_rate") if c in rows.columns]
     (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
-    note = f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
+    failed = int((rows.status == "failed").sum()) if "status" in rows.columns else 0
+    note = f", {failed} failed" if failed else ""
+    note += f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
     render(rows, f"sweep summary: {len(rows)} job(s){note} -> {sweep_dir / 'summary.csv'}",
            console, cols)
     return rows

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from . import sweep
 from .errors import UserError
 from .preflight import preflight
 from .runner import run
@@ -35,7 +37,16 @@ def _remove_if_unfinished(out_dir: Path) -> None:
 
 
 def _job(cfg: DictConfig) -> None:
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if in_sweep:
+        done = sweep.find_done(out_dir, cfg)
+        if done is not None:  # a rerun of an interrupted sweep: keep what is finished
+            print(f"skipped: same config already done in {done}")
+            _remove_if_unfinished(out_dir)
+            return
+        sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
         run(cfg, out_dir)
     except UserError as exc:
@@ -44,6 +55,12 @@ def _job(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         _remove_if_unfinished(out_dir)
         raise
+    except Exception as exc:  # in a sweep, one crashed job is a failed row, not the end
+        if not in_sweep:
+            raise
+        print(f"job crashed: {type(exc).__name__}: {exc} (failed row in {out_dir})",
+              file=sys.stderr)
+        sweep.write_failed(out_dir, cfg, exc)
 
 
 def main() -> None:

@@ -31,13 +31,15 @@ def tidy(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df[COLUMNS + extras]
 
 
-def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray,
+def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
               texts: dict[str, str]) -> None:
-    """Write a job's files; the `done` marker goes last so a crash leaves no `done` job."""
+    """Write a job's files; the `done` marker goes last so a crash leaves no `done` job.
+    ``forget`` is None for a job that crashed before its forget set existed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / DONE).unlink(missing_ok=True)
     df.to_csv(out_dir / "metrics.csv", index=False)
-    np.save(out_dir / "forget_indices.npy", forget.astype(np.int64), allow_pickle=False)
+    if forget is not None:
+        np.save(out_dir / "forget_indices.npy", forget.astype(np.int64), allow_pickle=False)
     for name, text in texts.items():
         (out_dir / name).write_text(text)
     (out_dir / DONE).write_text("ok\n")

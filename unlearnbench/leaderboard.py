@@ -1,0 +1,375 @@
+r"""The leaderboard: every finished job's metrics.csv under some results folders, aggregated
+over seeds into one table per dataset x model x scenario, methods ranked by avg_gap.
+
+    unlearnbench-leaderboard results/sweeps/digits_all results/sweeps/fashion_all \
+        -o results/leaderboard
+
+writes ``LEADERBOARD.md``, ``leaderboard.csv`` (tidy: one row per table row and metric),
+``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup).
+Jobs without a ``done`` marker are ignored and counted; failed jobs are shown as failed.
+No torch import: it reads files only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import math
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from .results import DONE
+
+TABLE_KEYS = ["dataset", "model", "scenario"]
+SCORES = ["UA", "RA", "TA", "FTA", "MIA"]
+GAPS = ["gap_UA", "gap_RA", "gap_TA", "gap_MIA"]
+SHOWN = SCORES + ["avg_gap", "RTE_s", "speedup"]
+METRICS = SHOWN + GAPS
+HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
+# Config keys that never make two jobs different results (where things go, how they print).
+IGNORED = {"seed", "device", "progress", "results_dir", "cache_dir", "data_root", "hydra"}
+NO_SPARSITY = ("", "none", "dense")
+REFERENCE, ORIGINAL = "retrain", "original (before unlearning)"
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(node, dict):
+        out: dict[str, str] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: str(node)}
+
+
+def _config(job_dir: Path) -> dict[str, str]:
+    """The job's resolved config, flattened to dotted keys (empty if it was not saved)."""
+    path = job_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    return _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+
+
+def _sparsity(cfg: dict[str, str]) -> str:
+    """`omp 0.5` for a job on a pruned model, `dense` otherwise (or with no sparsity group)."""
+    name = cfg.get("sparsity.name", "")
+    if name.lower() in NO_SPARSITY:
+        return "dense"
+    rate = cfg.get("sparsity.rate")
+    return f"{name} {rate}" if rate is not None else name
+
+
+def _differing(configs: list[dict[str, str]], keep: Any) -> list[str]:
+    """Keys (selected by ``keep``) whose value is not the same in every config."""
+    keys = sorted({k for c in configs for k in c if keep(k)})
+    return [k for k in keys if len({c.get(k) for c in configs}) > 1]
+
+
+def _label(cfg: dict[str, str], keys: list[str]) -> str:
+    return ", ".join(f"{k}={cfg.get(k)}" for k in keys)
+
+
+@dataclass
+class Jobs:
+    """The rows of every finished job, each tagged with its table and row identity."""
+
+    rows: pd.DataFrame
+    finished: int = 0
+    unfinished: int = 0
+    commands: list[str] = field(default_factory=list)
+
+
+def _sweep_command(multirun_yaml: Path) -> str | None:
+    """The `unlearnbench -m ...` line that produced a sweep folder, from Hydra's record."""
+    try:
+        saved = OmegaConf.load(multirun_yaml)
+        task = list(saved.hydra.overrides.task)
+        extra = [o for o in saved.hydra.overrides.hydra if not o.startswith("hydra.mode=")]
+    except Exception:
+        return None
+    return "unlearnbench -m " + " ".join(shlex.quote(str(o)) for o in [*task, *extra])
+
+
+def load(dirs: Sequence[Path]) -> Jobs:
+    """Read every finished job below ``dirs``; tag rows with table, context and variant."""
+    frames, configs, unfinished, commands = [], [], 0, []
+    for root in dirs:
+        for record in sorted(root.rglob("multirun.yaml")):
+            command = _sweep_command(record)
+            if command and command not in commands:
+                commands.append(command)
+        for csv in sorted(root.rglob("metrics.csv")):
+            if not (csv.parent / DONE).exists():
+                unfinished += 1
+                continue
+            df = pd.read_csv(csv)
+            df["job"] = str(csv.parent)
+            frames.append(df)
+            configs.append(_config(csv.parent))
+    if not frames:
+        return Jobs(pd.DataFrame(), 0, unfinished, commands)
+    for df, cfg in zip(frames, configs, strict=True):
+        df["sparsity"] = _sparsity(cfg)
+    jobs = pd.concat(frames, ignore_index=True)
+    by_job = dict(zip((df["job"].iat[0] for df in frames), configs, strict=True))
+    jobs["context"], jobs["variant"] = "", ""
+    # Jobs of one table that differ in more than method and sparsity (another recipe, another
+    # forget fraction) are not comparable: they get their own table, named by the difference.
+    for _, table in jobs.groupby(TABLE_KEYS, sort=False):
+        names = list(dict.fromkeys(table.job))
+        cfgs = [by_job[n] for n in names]
+        ctx_keys = _differing(cfgs, lambda k: k.split(".")[0] not in IGNORED | {"method",
+                                                                                "sparsity"})
+        for name, cfg in zip(names, cfgs, strict=True):
+            jobs.loc[jobs.job == name, "context"] = _label(cfg, ctx_keys)
+    # Runs of one method with different hyperparameters are separate rows, named likewise.
+    for _, group in jobs.groupby([*TABLE_KEYS, "context", "method", "sparsity"], sort=False):
+        names = list(dict.fromkeys(group.job))
+        cfgs = [by_job[n] for n in names]
+        var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_"))
+        for name, cfg in zip(names, cfgs, strict=True):
+            jobs.loc[jobs.job == name, "variant"] = _label(cfg, var_keys)
+    return Jobs(jobs, len(frames), unfinished, commands)
+
+
+def _row_label(method: str, sparsity: str, variant: str) -> str:
+    parts = [method] + ([sparsity] if sparsity != "dense" else []) + ([variant] if variant else [])
+    return " · ".join(parts)
+
+
+def _aggregate(rows: pd.DataFrame) -> dict[str, Any]:
+    """Mean, std and seed count over the ok rows; count and reasons of the failed ones."""
+    ok = rows[rows.status == "ok"]
+    failed = rows[rows.status != "ok"]
+    out: dict[str, Any] = {"n": len(ok), "n_failed": len(failed),
+                           "failures": [f"seed {int(r.seed)}: {r.get('reason', '')}"
+                                        for _, r in failed.iterrows()]}
+    for m in METRICS:
+        values = pd.to_numeric(ok[m], errors="coerce") if m in ok else pd.Series(dtype=float)
+        values = values.dropna()
+        out[m] = (float(values.mean()) if len(values) else math.nan,
+                  float(values.std(ddof=1)) if len(values) > 1 else math.nan)
+    return out
+
+
+def _original_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The original model once per seed, with its gaps to the same seed's retrain."""
+    out = []
+    for _, job in table.groupby("job", sort=False):
+        roles = job.set_index("role")
+        if not {"original", "retrain"} <= set(roles.index):
+            continue
+        orig, ref = roles.loc["original"].copy(), roles.loc["retrain"]
+        for x in ("UA", "RA", "TA", "MIA"):
+            orig[f"gap_{x}"] = abs(float(orig[x]) - float(ref[x]))
+        orig["avg_gap"] = sum(orig[g] for g in GAPS) / len(GAPS)
+        out.append(orig)
+    return pd.DataFrame(out).drop_duplicates(subset=["seed"]) if out else pd.DataFrame()
+
+
+@dataclass
+class Table:
+    """One leaderboard table: a dataset x model x scenario (x context) and its ranked rows."""
+
+    dataset: str
+    model: str
+    scenario: str
+    context: str
+    rows: list[dict[str, Any]]
+
+    @property
+    def title(self) -> str:
+        base = f"{self.dataset} · {self.model} · {self.scenario}"
+        return f"{base} ({self.context})" if self.context else base
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "_", self.title).strip("_").lower()
+
+
+def build_tables(jobs: Jobs) -> list[Table]:
+    """Group, aggregate over seeds, rank by avg_gap; retrain first, original last."""
+    tables = []
+    keys = [*TABLE_KEYS, "context"]
+    for key, table in jobs.rows.groupby(keys, sort=True):
+        unlearned = table[table.role == "unlearned"]
+        rows = []
+        for (method, sparsity, variant), group in unlearned.groupby(
+                ["method", "sparsity", "variant"], sort=True):
+            kind = "reference" if method == REFERENCE else "method"
+            rows.append({"label": _row_label(method, sparsity, variant), "method": method,
+                         "sparsity": sparsity, "variant": variant, "kind": kind,
+                         **_aggregate(group.drop_duplicates(subset=["seed"]))})
+        if not any(r["kind"] == "reference" for r in rows):  # no retrain job: its reference rows
+            refs = table[table.role == "retrain"].drop_duplicates(subset=["seed"])
+            rows.append({"label": f"{REFERENCE} (reference)", "method": REFERENCE,
+                         "sparsity": "dense", "variant": "", "kind": "reference",
+                         **_aggregate(refs)})
+        originals = _original_rows(table)
+        if not originals.empty:
+            rows.append({"label": ORIGINAL, "method": "original", "sparsity": "dense",
+                         "variant": "", "kind": "original", **_aggregate(originals)})
+
+        def order(r: dict[str, Any]) -> tuple[int, float, str]:
+            gap = r["avg_gap"][0]
+            kind = {"reference": 0, "method": 1, "original": 3}[r["kind"]]
+            if r["kind"] == "method" and r["n"] == 0:
+                kind = 2  # every seed failed: after the ranked methods
+            return kind, (math.inf if math.isnan(gap) else gap), r["label"]
+
+        rows.sort(key=order)
+        rank = 0
+        for r in rows:
+            if r["kind"] == "method" and r["n"] > 0:
+                rank += 1
+                r["rank"] = str(rank)
+            else:
+                r["rank"] = {"reference": "ref"}.get(r["kind"], "–")
+        tables.append(Table(*key, rows))
+    return tables
+
+
+def _decimals(metric: str, mean: float) -> int:
+    """Percentages with 2 decimals; seconds and speedups with 3 significant digits (min 2)."""
+    if metric not in ("RTE_s", "speedup") or mean == 0 or not math.isfinite(mean):
+        return 2
+    return min(4, max(2, 2 - math.floor(math.log10(abs(mean)))))
+
+
+def cell(mean: float, std: float, metric: str = "UA") -> str:
+    """`mean ± std` (plain numbers float() can parse), the mean alone for one seed, `—` for none."""
+    if math.isnan(mean):
+        return "—"
+    d = _decimals(metric, mean)
+    return f"{mean:.{d}f}" if math.isnan(std) else f"{mean:.{d}f} ± {std:.{d}f}"
+
+
+def frame(table: Table) -> pd.DataFrame:
+    """The table as shown: rank, method, seeds, then mean ± std of each metric."""
+    shown = [m for m in SHOWN if any(not math.isnan(r[m][0]) for r in table.rows)]
+    out = []
+    for r in table.rows:
+        seeds = str(r["n"]) + (f" ({r['n_failed']} failed)" if r["n_failed"] else "")
+        out.append({"rank": r["rank"], "method": r["label"], "seeds": seeds,
+                    **{HEADERS.get(m, m): cell(*r[m], m) for m in shown}})
+    return pd.DataFrame(out)
+
+
+def tidy(tables: list[Table]) -> pd.DataFrame:
+    """One row per table row and metric: for pandas."""
+    out = []
+    for t in tables:
+        for r in t.rows:
+            for m in METRICS:
+                out.append({"dataset": t.dataset, "model": t.model, "scenario": t.scenario,
+                            "context": t.context, "sparsity": r["sparsity"],
+                            "method": r["method"], "variant": r["variant"], "label": r["label"],
+                            "kind": r["kind"], "rank": r["rank"], "metric": m,
+                            "mean": r[m][0], "std": r[m][1], "n_seeds": r["n"],
+                            "n_failed": r["n_failed"]})
+    return pd.DataFrame(out)
+
+
+LEGEND = ("Cells are mean ± std over seeds (`seeds` = how many finished ok; failed ones are "
+          "counted and listed). Methods are ranked by avg_gap, the mean of |UA|, |RA|, |TA| and "
+          "|MIA| gaps to the retrained model (lower is closer to retraining). `retrain` is the "
+          "reference (gaps 0; its RTE is its training time); `original` is the model before "
+          "unlearning. RTE = wall-clock seconds of the unlearning step; speedup = retrain "
+          "seconds / RTE. UA, RA, TA, FTA, MIA in percent.")
+
+
+def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
+    return [*jobs.commands, "unlearnbench-leaderboard " + " ".join(shlex.quote(a) for a in argv)]
+
+
+def _stats(jobs: Jobs) -> str:
+    failed = int(((jobs.rows.role == "unlearned") & (jobs.rows.status != "ok")).sum())
+    return (f"{jobs.finished} finished job(s), {failed} failed; "
+            f"{jobs.unfinished} unfinished job(s) ignored.")
+
+
+def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
+                   plots: dict[str, list[str]]) -> None:
+    lines = ["# unlearnbench leaderboard", "", "Regenerate (from the repository root):", "",
+             "```bash", *_commands(jobs, argv), "```", "", _stats(jobs), "", LEGEND, ""]
+    for t in tables:
+        lines += [f"## {t.title}", "", frame(t).to_markdown(index=False, disable_numparse=True),
+                  ""]
+        failures = [f"- {r['label']}, {f}" for r in t.rows for f in r["failures"]]
+        if failures:
+            lines += ["Failed:", "", *failures, ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots.get(t.slug, [])] + [""]
+    path.write_text("\n".join(lines))
+
+
+def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
+               plots: dict[str, list[str]]) -> None:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>unlearnbench leaderboard"
+             "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "td:nth-child(2){text-align:left}img{max-width:48%;margin:4px}</style></head><body>",
+             "<h1>unlearnbench leaderboard</h1>",
+             "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>",
+             f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>"]
+    for t in tables:
+        parts += [f"<h2>{esc(t.title)}</h2>", frame(t).to_html(index=False, escape=True)]
+        failures = [f"{r['label']}, {f}" for r in t.rows for f in r["failures"]]
+        if failures:
+            parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures)
+                         + "</ul>")
+        parts += [f"<img src='{esc(p)}' alt='{esc(Path(p).stem)}'>" for p in plots.get(t.slug, [])]
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts))
+
+
+def build(dirs: Sequence[Path], out: Path, argv: Sequence[str]) -> list[Table]:
+    """Read, aggregate and write every output; returns the tables."""
+    from .plots import draw  # matplotlib only when writing
+
+    jobs = load(dirs)
+    if jobs.rows.empty:
+        raise FileNotFoundError(f"no finished job (metrics.csv with a `{DONE}` marker) under "
+                                + ", ".join(map(str, dirs)))
+    tables = build_tables(jobs)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {t.slug: draw(t, out / "plots") for t in tables}
+    plots = {k: [p.relative_to(out).as_posix() for p in v] for k, v in plots.items()}
+    tidy(tables).to_csv(out / "leaderboard.csv", index=False)
+    write_markdown(out / "LEADERBOARD.md", tables, jobs, argv, plots)
+    write_html(out / "leaderboard.html", tables, jobs, argv, plots)
+    print(f"{len(tables)} table(s) from {_stats(jobs)} -> {out / 'LEADERBOARD.md'}, "
+          f"leaderboard.csv, leaderboard.html, plots/")
+    return tables
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point `unlearnbench-leaderboard DIR... [-o OUT]`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="unlearnbench-leaderboard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="*", type=Path, default=[Path("results/sweeps")],
+                        help="folders searched for job results (default: results/sweeps)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("results/leaderboard"),
+                        help="output folder (default: results/leaderboard)")
+    args = parser.parse_args(argv)
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    try:
+        if missing:
+            raise FileNotFoundError(f"no such folder: {', '.join(missing)}")
+        build(args.dirs, args.out, argv)
+    except FileNotFoundError as exc:
+        print(f"unlearnbench-leaderboard: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Leaderboard plots (matplotlib, PNG): a radar chart per method and avg_gap vs speedup."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:
+    from .leaderboard import Table
+
+AXES = ["UA", "RA", "TA", "FTA", "MIA"]
+
+
+def _finite(r: dict[str, Any], m: str) -> bool:
+    return not math.isnan(r[m][0])
+
+
+def radar(table: Table, path: Path) -> Path | None:
+    """One polar panel per method: its UA, RA, TA, (FTA,) MIA, with the retrain's dashed."""
+    ref = next((r for r in table.rows if r["kind"] == "reference"), None)
+    methods = [r for r in table.rows if r["kind"] != "reference" and r["n"] > 0]
+    axes = [m for m in AXES if ref is not None and _finite(ref, m)]
+    if ref is None or not methods or len(axes) < 3:
+        return None
+    angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False).tolist()
+    cols = min(4, len(methods))
+    rows = math.ceil(len(methods) / cols)
+    fig, grid = plt.subplots(rows, cols, subplot_kw={"polar": True},
+                             figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in grid.flat[len(methods):]:
+        ax.set_visible(False)
+
+    def polygon(r: dict[str, Any]) -> list[float]:
+        values = [r[m][0] for m in axes]
+        return values + values[:1]
+
+    for ax, r in zip(grid.flat, methods, strict=False):
+        ax.plot(angles + angles[:1], polygon(ref), "k--", lw=1, label="retrain")
+        ax.plot(angles + angles[:1], polygon(r), color="C0", lw=1.5)
+        ax.fill(angles + angles[:1], polygon(r), color="C0", alpha=0.25)
+        ax.set_xticks(angles, axes, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_yticks([25, 50, 75, 100], ["", "", "", ""])
+        ax.set_title(f"{r['label']}\navg_gap {r['avg_gap'][0]:.2f}", fontsize=9)
+    fig.suptitle(f"{table.title}: metrics (%) vs retrain (dashed)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def scatter(table: Table, path: Path) -> Path | None:
+    """avg_gap (lower is better) against speedup over retraining (log scale), ± std bars."""
+    points = [r for r in table.rows if r["kind"] != "original" and r["n"] > 0
+              and _finite(r, "avg_gap") and _finite(r, "speedup") and r["speedup"][0] > 0]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for i, r in enumerate(points):
+        (gap, gap_sd), (speed, speed_sd) = r["avg_gap"], r["speedup"]
+        ref = r["kind"] == "reference"
+        ax.errorbar(speed, gap, yerr=0 if math.isnan(gap_sd) else gap_sd,
+                    xerr=0 if math.isnan(speed_sd) else speed_sd, fmt="*" if ref else "o",
+                    color="k" if ref else f"C{i % 10}", ms=10 if ref else 6, capsize=3)
+        ax.annotate(r["label"], (speed, gap), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("speedup over retraining (×, log scale)")
+    ax.set_ylabel("avg_gap to retrain (lower is better)")
+    ax.set_title(table.title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def draw(table: Table, folder: Path) -> list[Path]:
+    """Both plots of one table; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = [radar(table, folder / f"radar_{table.slug}.png"),
+            scatter(table, folder / f"scatter_{table.slug}.png")]
+    return [p for p in made if p is not None]
