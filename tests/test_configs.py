@@ -21,6 +21,12 @@ OPTIONS = sorted(
     for p in CONF_DIR.rglob("*.yaml") if p.parent != CONF_DIR
 )
 
+# conf/hydra/launcher/<option>.yaml -> (module, plugin, extra) it needs.
+LAUNCHER_PLUGINS = {
+    "local": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher", "joblib"),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "slurm"),
+}
+
 
 def test_every_group_is_covered() -> None:
     groups = {g for g, _ in OPTIONS}
@@ -30,6 +36,10 @@ def test_every_group_is_covered() -> None:
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Path) -> None:
     if group.startswith("hydra/"):
+        plugin = LAUNCHER_PLUGINS.get(option)
+        if plugin:
+            pytest.importorskip(plugin[0], reason=f"{plugin[1]} not installed "
+                                f"(pip install -e '.[{plugin[2]}]'; `.[dev]` includes it)")
         cfg = make_cfg(f"{group}={option}", results_dir=tmp_path, return_hydra_config=True)
         assert cfg.hydra.launcher._target_
         return

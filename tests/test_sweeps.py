@@ -150,3 +150,20 @@ def test_gpu_round_robin() -> None:
     assert sweep.assign_gpu("cpu", 3) is None
     if not torch.cuda.is_available():
         assert sweep.assign_gpu("auto", 3) is None
+
+
+def test_slurm_launcher_takes_the_documented_keys(tmp_path: Path) -> None:
+    """What a cluster user sets composes into the submitit plugin's own launcher."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher",
+                        reason="hydra-submitit-launcher not installed (pip install -e '.[slurm]')")
+    from hydra.utils import instantiate
+
+    cfg = make_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+                   "hydra.launcher.gpus_per_node=2", "hydra.launcher.timeout_min=720",
+                   "hydra.launcher.array_parallelism=8", results_dir=tmp_path,
+                   return_hydra_config=True)
+    launcher = instantiate(cfg.hydra.launcher)
+    assert type(launcher).__name__ == "SlurmLauncher"
+    assert {k: launcher.params[k] for k in ("partition", "gpus_per_node", "timeout_min",
+                                            "array_parallelism")} == {
+        "partition": "gpu", "gpus_per_node": 2, "timeout_min": 720, "array_parallelism": 8}
