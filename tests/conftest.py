@@ -8,6 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from unlearnbench.sweep import register_resolvers
+
+register_resolvers()  # the job-folder name resolver of conf/config.yaml
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 

@@ -28,7 +28,8 @@ BAD = [
     (["-m", "scenario=random", "scenario.fraction=0.1,2"], "scenario.fraction=2", "fraction"),
     (["scenario=samples", "scenario.count=0"], "scenario.count=0", "1 <= count < n_train"),
     (["scenario=samples", "scenario.count=1347"], "scenario.count=1347", "n_train=1347"),
-    (["method=sisa", "method.training.shards=0"], "method.training.shards=0", "integer >= 1"),
+    (["method=sisa", "method.runner.training.shards=0"], "method.runner.training.shards=0",
+     "an integer in [1,"),
     (["method=sisa", "method.aggregation=vote"], "method.aggregation=vote", "majority"),
 ]
 

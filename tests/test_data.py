@@ -31,14 +31,16 @@ def _write_idx_set(folder: Path, n_train: int = 30, n_test: int = 10) -> None:
     _idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(n_test) % 10)
 
 
-def _cfg(name: str, **extra) -> object:
-    return OmegaConf.create({"name": name, "download": False, "num_classes": 10, **extra})
+def _cfg(name: str, num_classes: int = 10, **extra) -> object:
+    return OmegaConf.create({"_target_": f"unlearnbench.data.{name}", "name": name,
+                             "download": False, "num_classes": num_classes, **extra})
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_idx_stand_in(tmp_path: Path, name: str) -> None:
     _write_idx_set(tmp_path / name / ("MNIST" if name == "mnist" else "FashionMNIST") / "raw")
-    data = load_data(_cfg(name, debian_dir=str(tmp_path / "none")), tmp_path)
+    extra = {"debian_dir": str(tmp_path / "none")} if name == "fashion_mnist" else {}
+    data = load_data(_cfg(name, **extra), tmp_path)
     assert data.train_x.shape == (30, 1, 28, 28) and data.test_x.shape == (10, 1, 28, 28)
     assert data.train_y.tolist() == [i % 10 for i in range(30)]
     assert abs(float(data.train_x.mean())) < 1e-4  # normalised with train statistics
@@ -54,7 +56,7 @@ def test_cifar_stand_in(tmp_path: Path, name, folder, files, key, k) -> None:
     for f in [*files, "test"]:
         batch = {"data": RNG.integers(0, 255, (8, 3072), dtype=np.uint8), key: list(range(8))}
         (d / f).write_bytes(pickle.dumps(batch))
-    data = load_data(_cfg(name), tmp_path)
+    data = load_data(_cfg(name, k), tmp_path)
     assert data.train_x.shape == (8 * len(files), 3, 32, 32) and data.num_classes == k
 
 
@@ -76,7 +78,7 @@ def test_missing_files_say_where_and_how(tmp_path: Path, name: str) -> None:
 
 
 def test_unknown_dataset_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="allowed: cifar10"):
+    with pytest.raises(ConfigError, match="dataset._target_=unlearnbench.data.imagenet"):
         load_data(_cfg("imagenet"), tmp_path)
 
 

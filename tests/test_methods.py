@@ -12,7 +12,7 @@ from rich.console import Console
 
 from unlearnbench.methods.base import MethodOutput
 from unlearnbench.methods.rl import random_other_labels
-from unlearnbench.runner import Job
+from unlearnbench.runner import prepare, run_method
 
 from .conftest import CONF_DIR, SYNTH, make_cfg
 
@@ -22,17 +22,16 @@ METHODS = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml"))
 @pytest.mark.parametrize("method", METHODS)
 def test_method_runs_and_leaves_input_untouched(method: str, shared_results: Path) -> None:
     cfg = make_cfg(*SYNTH, f"method={method}", results_dir=shared_results)
-    job = Job(cfg, Console(quiet=True))
-    original, _ = job.reference("original")
-    retrain, retrain_s = job.reference("retrain")
+    original = prepare(cfg, Console(quiet=True)).refs.get("original").model
     before = copy.deepcopy(original.state_dict())
-    result = job.unlearn(original, retrain, retrain_s)
+    job, result = run_method(cfg, Console(quiet=True))
     assert result.get("status", "ok") == "ok", result.get("reason")
-    after = original.state_dict()
+    after = job.refs.get("original").model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the input model was changed"
     model = result["model"]
     # A training variant may replace the architecture (SISA's ensemble): keys as its original.
-    reference = job.variant.get("original", original)
+    reference = (job.refs.get("variant") if job.plan.variant is not None
+                 else job.refs.get("original")).model
     assert set(model.state_dict()) == set(reference.state_dict())
     assert result["RTE_s"] >= 0
 

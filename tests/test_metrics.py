@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
+from unlearnbench.context import TrainEnv
 from unlearnbench.data import Data
-from unlearnbench.metrics import evaluate, gap_metrics
 from unlearnbench.metrics.mia import svc_mia_efficacy
 from unlearnbench.scenarios import Split
+from unlearnbench.schema import gap_metrics
+from unlearnbench.tasks.classification import Classification
+from unlearnbench.training import Recipe
 
-EVAL = OmegaConf.create({"batch_size": 64, "mia_features": ["confidence", "entropy"],
-                         "mia_max_shadow": 500})
+EVAL = {"batch_size": 64, "metrics": {
+    "accuracy": {"_target_": "unlearnbench.metrics.accuracy.accuracy_metrics"},
+    "mia": {"_target_": "unlearnbench.metrics.mia.mia_metrics",
+            "features": ["confidence", "entropy"], "max_shadow": 500}}}
+
+
+def evaluate(model: nn.Module, data: Data, split: Split) -> dict[str, float]:
+    env = TrainEnv(data, split, Recipe(epochs=1, batch_size=8, lr=0.1), seed=0,
+                   device=torch.device("cpu"), model_factory=lambda shape, k: nn.Identity())
+    return Classification(EVAL).evaluate(model, env)
 
 
 class Constant(nn.Module):
@@ -40,19 +50,19 @@ def test_constant_model_has_known_accuracies() -> None:
     forget = (data.train_y == 0).nonzero().squeeze(1)
     retain = (data.train_y != 0).nonzero().squeeze(1)
     split = Split(forget, retain, forget_classes=(0,))
-    m = evaluate(Constant(1), data, split, EVAL)
+    m = evaluate(Constant(1), data, split)
     assert m["UA"] == 100.0          # never predicts the forgotten class 0
     assert abs(m["RA"] - 100 / 3) < 1e-6   # right on class 1 only, a third of D_r
     assert abs(m["TA"] - 100 / 3) < 1e-6   # D_test' excludes class 0
     assert m["FTA"] == 0.0
-    m0 = evaluate(Constant(0), data, split, EVAL)
+    m0 = evaluate(Constant(0), data, split)
     assert m0["UA"] == 0.0 and m0["RA"] == 0.0 and m0["FTA"] == 100.0
 
 
 def test_random_scenario_has_no_fta() -> None:
     data = _data()
     split = Split(torch.arange(0, 100, 10), torch.tensor([i for i in range(100) if i % 10]))
-    assert np.isnan(evaluate(Constant(2), data, split, EVAL)["FTA"])
+    assert np.isnan(evaluate(Constant(2), data, split)["FTA"])
 
 
 def test_mia_efficacy_separates_memorised_from_unseen() -> None:

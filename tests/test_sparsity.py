@@ -11,11 +11,12 @@ import torch
 from rich.console import Console
 
 from unlearnbench.errors import ConfigError
+from unlearnbench.masks import magnitude_masks, prunable, synflow_masks
 from unlearnbench.methods.iu import woodfisher_ihvp
 from unlearnbench.methods.l1_sparse import gamma_at
 from unlearnbench.models import MLP
-from unlearnbench.runner import Job, run, validate_config
-from unlearnbench.sparsity import magnitude_masks, prunable, synflow_masks
+from unlearnbench.runner import prepare, run, run_method
+from unlearnbench.validation import validate
 
 from .conftest import SYNTH, make_cfg
 
@@ -29,15 +30,13 @@ def zeros_where_pruned(model: torch.nn.Module, masks: dict[str, torch.Tensor]) -
 
 @pytest.mark.parametrize("method", ["ft", "ga", "rl", "iu", "ff", "l1_sparse"])
 def test_mask_stays_fixed_through_unlearning(method: str, shared_results: Path) -> None:
-    job = Job(make_cfg(*SPARSE, f"method={method}", results_dir=shared_results),
-              Console(quiet=True))
-    original, _ = job.reference("original")
-    retrain, retrain_s = job.reference("retrain")
-    masks = job.pruning.masks
+    job, result = run_method(make_cfg(*SPARSE, f"method={method}", results_dir=shared_results),
+                             Console(quiet=True))
+    original, retrain = job.refs.get("original").model, job.refs.get("retrain").model
+    masks = job.refs.get("original").artifacts["masks"]
     kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
     assert kept == pytest.approx(0.2, abs=0.01)
     assert zeros_where_pruned(original, masks) and zeros_where_pruned(retrain, masks)
-    result = job.unlearn(original, retrain, retrain_s)
     assert result.get("status", "ok") == "ok", result.get("reason")
     model = result["model"]
     assert zeros_where_pruned(model, masks)
@@ -48,9 +47,9 @@ def test_mask_stays_fixed_through_unlearning(method: str, shared_results: Path) 
 
 
 def test_sparse_models_cached_under_own_keys_and_dense_keys_unchanged(tmp_path: Path) -> None:
-    dense = Job(make_cfg(*SYNTH, results_dir=tmp_path), Console(quiet=True))
-    plain = dense.key_material("original")
-    assert "sparsity" not in plain  # dense caches from before sparsity existed stay valid
+    refs = prepare(make_cfg(*SYNTH, results_dir=tmp_path), Console(quiet=True)).refs
+    plain = refs.key_material("original", 0, refs.stacks["original"])
+    assert "sparsity" not in plain  # dense keys do not depend on the sparsity group
     console = Console(record=True, width=200)
     df = run(make_cfg(*SPARSE, results_dir=tmp_path), None, console)
     text = console.export_text()
@@ -69,11 +68,10 @@ def test_sparse_models_cached_under_own_keys_and_dense_keys_unchanged(tmp_path: 
 @pytest.mark.parametrize("name", ["synflow", "imp"])
 def test_synflow_and_imp_reach_the_rate(name: str, shared_results: Path) -> None:
     extra = ["sparsity.iterations=20"] if name == "synflow" else ["sparsity.rounds=2"]
-    job = Job(make_cfg(*SYNTH, f"sparsity={name}", "sparsity.rate=0.9", *extra,
-                       results_dir=shared_results), Console(quiet=True))
-    original, _ = job.reference("original")
-    retrain, _ = job.reference("retrain")
-    masks = job.pruning.masks
+    refs = prepare(make_cfg(*SYNTH, f"sparsity={name}", "sparsity.rate=0.9", *extra,
+                            results_dir=shared_results), Console(quiet=True)).refs
+    original, retrain = refs.get("original").model, refs.get("retrain").model
+    masks = refs.get("original").artifacts["masks"]
     kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
     assert kept == pytest.approx(0.1, abs=0.01)
     assert zeros_where_pruned(original, masks) and zeros_where_pruned(retrain, masks)
@@ -81,7 +79,7 @@ def test_synflow_and_imp_reach_the_rate(name: str, shared_results: Path) -> None
 
 def test_magnitude_masks_prune_smallest_globally_and_iteratively() -> None:
     torch.manual_seed(0)
-    model = MLP(16, [8], 3)
+    model = MLP((1, 4, 4), 3, hidden=[8])
     names = list(prunable(model))
     assert names == ["net.1.weight"]  # the classifier (last Linear) stays dense
     first = magnitude_masks(model, 0.5)
@@ -95,7 +93,7 @@ def test_magnitude_masks_prune_smallest_globally_and_iteratively() -> None:
 
 def test_synflow_is_data_free_and_keeps_a_path_through_every_layer() -> None:
     torch.manual_seed(0)
-    model = MLP(16, [32, 32], 3)
+    model = MLP((1, 4, 4), 3, hidden=[32, 32])
     masks = synflow_masks(model, 0.9, (1, 4, 4), iterations=10)
     again = synflow_masks(model, 0.9, (1, 4, 4), iterations=10)
     assert all(torch.equal(masks[n], again[n]) for n in masks)
@@ -132,7 +130,7 @@ def test_per_sample_grads_match_a_loop() -> None:
     from unlearnbench.gradients import flatten, per_sample_grads
 
     torch.manual_seed(0)
-    model = MLP(6, [5], 3)
+    model = MLP((1, 2, 3), 3, hidden=[5])
     x, y = torch.randn(9, 1, 2, 3), torch.randint(0, 3, (9,))
     vectorised = torch.cat([g for _, g in per_sample_grads(model, x, y, chunk=4)])
     for i in range(9):
@@ -147,12 +145,13 @@ def test_per_sample_grads_match_a_loop() -> None:
     ("sparsity.rewind_epoch=99", "sparsity.rewind_epoch")])
 def test_bad_sparsity_is_one_config_error(override: str, key: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=key):
-        validate_config(make_cfg("sparsity=omp", override, results_dir=tmp_path))
+        cfg = make_cfg("sparsity=omp", override, results_dir=tmp_path)
+        prepare(cfg, Console(quiet=True))  # data-free checks, then the data-dependent ones
 
 
 def test_rate_without_a_pruning_method_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sparsity=none"):
-        validate_config(make_cfg("sparsity.rate=0.5", results_dir=tmp_path))
+        validate(make_cfg("sparsity.rate=0.5", results_dir=tmp_path))
 
 
 def test_report_script_writes_table_and_charts(tmp_path: Path) -> None:

@@ -19,9 +19,12 @@ from rich.console import Console
 
 from unlearnbench import sweep
 from unlearnbench.cache import ModelCache
+from unlearnbench.errors import DatasetMissingError
 from unlearnbench.leaderboard import build
 from unlearnbench.preflight import _jobs, preflight
 from unlearnbench.runner import run
+from unlearnbench.schema import config_hash
+from unlearnbench.validation import resolved
 
 from .conftest import CONF_DIR, make_cfg
 from .test_cli import CLI
@@ -36,15 +39,17 @@ def _sweep(results: Path, sweep_dir: Path, *args: str) -> list[str]:
 
 def test_changed_config_is_not_skipped(tmp_path: Path) -> None:
     cfg = make_cfg(*FAST, "method=ga", results_dir=tmp_path)
+    chash = config_hash(resolved(cfg))
     first = tmp_path / "sweep" / "0_job"
     run(cfg, first, Console(quiet=True))
     second = tmp_path / "sweep" / "1_job"
-    assert sweep.find_done(first, cfg) == first
-    assert sweep.find_done(second, cfg) == first
+    second.mkdir()
+    assert sweep.find_done(first, chash) == first
+    assert sweep.find_done(second, chash) == first
     other = make_cfg(*FAST, "method=ga", "method.lr=0.01", results_dir=tmp_path)
-    assert sweep.find_done(second, other) is None
+    assert sweep.find_done(second, config_hash(resolved(other))) is None
     (first / "done").unlink()  # unfinished: recomputed
-    assert sweep.find_done(second, cfg) is None
+    assert sweep.find_done(second, chash) is None
 
 
 def test_parallel_sweep_with_a_crashed_job(tmp_path: Path) -> None:
@@ -54,7 +59,7 @@ def test_parallel_sweep_with_a_crashed_job(tmp_path: Path) -> None:
                         reason="hydra-joblib-launcher not installed (pip install -e '.[joblib]')")
     results, sweep_dir = tmp_path / "results", tmp_path / "sweep"
     proc = subprocess.run(_sweep(results, sweep_dir, "hydra/launcher=local",
-                                 "hydra.launcher.n_jobs=2", "method=ft", "train.lr=0.05,1e12"),
+                                 "hydra.launcher.n_jobs=2", "method=ft", "train.lr=0.05,90"),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "JoblibLauncher" in proc.stdout or "Joblib.Parallel" in proc.stdout
@@ -69,8 +74,8 @@ def test_parallel_sweep_with_a_crashed_job(tmp_path: Path) -> None:
 
     tables = build([sweep_dir], tmp_path / "lb", ["x"])
     # Different recipes are not comparable: one table per train.lr, named by it.
-    assert sorted(t.context for t in tables) == ["train.lr=0.05", "train.lr=1000000000000.0"]
-    bad = next(t for t in tables if t.context.endswith("1000000000000.0"))
+    assert sorted(t.context for t in tables) == ["train.lr=0.05", "train.lr=90"]
+    bad = next(t for t in tables if t.context.endswith("=90"))
     row = next(r for r in bad.rows if r["method"] == "ft")
     assert row["n"] == 0 and row["n_failed"] == 1 and row["rank"] == "–"
     text = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
@@ -126,8 +131,12 @@ def test_experiment_preflights_as_a_sweep(name: str) -> None:
     if missing:
         pytest.skip(f"experiment {name} needs {', '.join(missing)}, not in this checkout "
                     "(the sparsity track adds them)")
-    # Raises on any bad job; one seed suffices (seeds do not change what composes).
-    preflight(["-m", f"+experiment={name}", "seed=0"], CONF_DIR)
+    # Raises on any bad job; one seed suffices (seeds do not change what composes). The data
+    # check of every job runs too: a dataset that is not here is one clear error.
+    try:
+        preflight(["-m", f"+experiment={name}", "seed=0"], CONF_DIR)
+    except DatasetMissingError as exc:
+        assert "download" in str(exc)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         jobs = _jobs([f"+experiment={name}"], multirun=True)

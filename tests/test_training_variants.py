@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from rich.console import Console
 from torch import nn
 
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods import sisa
-from unlearnbench.methods.base import UnlearnContext
-from unlearnbench.runner import Job, run
-from unlearnbench.scenarios import Split, make_split, shard_partition, validate_scenario
+from unlearnbench.producers import sisa
+from unlearnbench.producers.amnesiac import RecordedOriginal
+from unlearnbench.runner import Prepared, prepare, run, run_method
+from unlearnbench.scenarios import Split, make_split, shard_partition
+from unlearnbench.validation import validate
 
 from .conftest import SYNTH, make_cfg
 
@@ -24,17 +26,16 @@ def _equal(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def _unlearn(tmp_path: Path, *overrides: str) -> tuple[Job, nn.Module, nn.Module, dict]:
-    """A synthetic job through the runner's phases: the job, original, retrain, method result."""
-    job = Job(make_cfg(*SYNTH, *overrides, results_dir=tmp_path), Console(quiet=True))
-    original, _ = job.reference("original")
-    retrain, retrain_s = job.reference("retrain")
-    return job, original, retrain, job.unlearn(original, retrain, retrain_s)
+def _unlearn(tmp_path: Path, *overrides: str) -> tuple[Prepared, nn.Module, nn.Module, dict]:
+    """A synthetic job through the runner: the job, original, retrain, method result."""
+    job, result = run_method(make_cfg(*SYNTH, *overrides, results_dir=tmp_path),
+                             Console(quiet=True))
+    return job, job.refs.get("original").model, job.refs.get("retrain").model, result
 
 
 def _samples(count: int, in_shards: int = 0, shards: int = 5):
-    return OmegaConf.create({"name": "samples", "count": count, "in_shards": in_shards,
-                             "shards": shards})
+    return OmegaConf.create({"_target_": "unlearnbench.scenarios.samples", "name": "samples",
+                             "count": count, "in_shards": in_shards, "shards": shards})
 
 
 # --- the `samples` scenario -------------------------------------------------------------
@@ -52,7 +53,7 @@ def test_samples_scenario_uniform_and_concentrated() -> None:
 
 
 @pytest.mark.parametrize("scenario", [_samples(100), OmegaConf.create(
-    {"name": "random", "fraction": 0.1})])
+    {"_target_": "unlearnbench.scenarios.random", "name": "random", "fraction": 0.1})])
 def test_forget_draw_is_independent_of_the_training_order(scenario) -> None:
     """Training orders epoch 1 with Generator().manual_seed(seed): a forget set drawn from the
     same stream would fill the first batches instead of spreading over all of them."""
@@ -67,9 +68,9 @@ def test_forget_draw_is_independent_of_the_training_order(scenario) -> None:
     (0, "scenario.count=0 is invalid; allowed: an integer with 1 <= count"),
     (1.5, "scenario.count=1.5"),
 ])
-def test_samples_count_checked_without_data(count, match: str) -> None:
+def test_samples_count_checked_without_data(count, match: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=match):
-        validate_scenario(_samples(count), 10)
+        validate(make_cfg("scenario=samples", f"scenario.count={count}", results_dir=tmp_path))
 
 
 def test_samples_count_checked_against_the_data() -> None:
@@ -79,7 +80,7 @@ def test_samples_count_checked_against_the_data() -> None:
     with pytest.raises(ConfigError, match="at most 20, the samples of 1 of 5 shards"):
         make_split(_samples(21, in_shards=1), y, 10, seed=0)
     with pytest.raises(ConfigError, match="scenario.in_shards=6"):
-        validate_scenario(_samples(3, in_shards=6), 10)
+        make_split(_samples(3, in_shards=6), y, 10, seed=0)
 
 
 # --- SISA ---------------------------------------------------------------------------------
@@ -114,31 +115,32 @@ def test_ensemble_aggregations() -> None:
 
 
 def test_sisa_one_shard_one_slice_equals_plain_training(tmp_path: Path) -> None:
-    job, original, retrain, result = _unlearn(tmp_path, "method=sisa", "method.training.shards=1",
-                                              "method.training.slices=1")
-    (member,) = job.variant["original"].members
+    job, original, retrain, result = _unlearn(tmp_path, "method=sisa",
+                                              "method.runner.training.shards=1",
+                                              "method.runner.training.slices=1")
+    (member,) = job.refs.get("variant").model.members
     assert _equal(member, original)
     # and deleting retrains the one constituent on D_r from the same init: the plain retrain
     assert result["shards_retrained"] == 1 and _equal(result["model"].members[0], retrain)
 
 
 def test_sisa_deleting_from_one_shard_retrains_only_that_shard(tmp_path: Path) -> None:
-    job, _, _, result = _unlearn(tmp_path, "method=sisa", "method.training.shards=4",
-                                 "method.training.slices=3", "scenario=samples",
+    job, _, _, result = _unlearn(tmp_path, "method=sisa", "method.runner.training.shards=4",
+                                 "method.runner.training.slices=3", "scenario=samples",
                                  "scenario.count=5", "scenario.in_shards=1")
     assert result["shards_retrained"] == 1
-    before, after = job.variant["original"].members, result["model"].members
+    variant = job.refs.get("variant")
+    before, after = variant.model.members, result["model"].members
     assert [_equal(a, b) for a, b in zip(before, after, strict=True)] == [False, True, True, True]
-    assert 0 < result["RTE_s"] < job.variant["train_seconds"]
+    assert 0 < result["RTE_s"] < variant.seconds
     # Exact unlearning: resuming from the checkpoint gives the constituent SISA would have
     # trained from scratch without the forgotten samples.
-    ctx = UnlearnContext(data=job.data, split=job.split, recipe=job.recipe, seed=job.seed,
-                         build_model=job.build_model, progress=False)
-    drop = torch.zeros(len(job.data.train_y), dtype=torch.bool)
-    drop[job.split.forget] = True
-    slices = sisa.layout(len(drop), 4, 3, job.seed)[0]
-    scratch = sisa._fresh(ctx, 0)
-    sisa._train_slices(scratch, ctx, slices, 0, first=0, drop=drop)
+    env = job.env
+    drop = torch.zeros(len(env.data.train_y), dtype=torch.bool)
+    drop[env.split.forget] = True
+    slices = sisa.layout(len(drop), 4, 3, env.seed)[0]
+    scratch = sisa.fresh_member(env, 0)
+    sisa.train_slices(scratch, env, slices, 0, first=0, drop=drop)
     assert _equal(scratch, after[0])
     # the work redone is less than one shard's training, a fraction of the ensemble's
     assert result["work_speedup_vs_ensemble"] >= 4 and result["work_speedup"] >= 4
@@ -149,22 +151,24 @@ def test_sisa_deleting_from_one_shard_retrains_only_that_shard(tmp_path: Path) -
 def test_amnesiac_recorded_original_equals_plain_original(tmp_path: Path) -> None:
     job, original, _, result = _unlearn(tmp_path, "method=amnesiac", "scenario=samples",
                                         "scenario.count=1")
-    assert _equal(job.variant["original"], original)
+    assert _equal(job.refs.get("variant").model, original)
     assert result["recorded_equals_original"] == 1.0
     # one forgotten sample sits in exactly one batch per epoch
-    epochs, steps = job.recipe.epochs, job.variant["meta"]["steps"]
+    epochs, steps = job.env.recipe.epochs, job.refs.get("variant").meta["steps"]
     assert result["batches_removed"] == epochs and result["batches_removed_share"] == epochs / steps
     assert not _equal(result["model"], original)
 
 
-def test_amnesiac_with_an_empty_forget_set_returns_the_original(tmp_path: Path) -> None:
-    cfg = make_cfg(*SYNTH, "method=amnesiac", results_dir=tmp_path)
-    job = Job(cfg, Console(quiet=True))
-    original, _ = job.reference("original")
-    n = len(job.data.train_y)
-    job.split = Split(forget=torch.zeros(0, dtype=torch.long), retain=torch.arange(n))
-    result = job.unlearn(original, original, 1.0)
-    assert result["batches_removed"] == 0 and _equal(result["model"], original)
+def test_amnesiac_records_nothing_for_an_empty_forget_set(tmp_path: Path) -> None:
+    job = prepare(make_cfg(*SYNTH, "method=amnesiac", results_dir=tmp_path), Console(quiet=True))
+    n = len(job.env.data.train_y)
+    env = replace(job.env, split=Split(forget=torch.zeros(0, dtype=torch.long),
+                                       retain=torch.arange(n)))
+    tensors, meta = RecordedOriginal().produce("variant", env, lookup=None)
+    assert meta["steps_affected"] == 0
+    assert all(float(v.abs().max()) == 0 for k, v in tensors.items() if k.startswith("delta."))
+    plain = job.refs.get("original").model.state_dict()
+    assert all(torch.equal(tensors[f"model.{k}"], v) for k, v in plain.items())
 
 
 def test_amnesiac_removes_a_class_and_costs_retain_accuracy(tmp_path: Path) -> None:

@@ -5,50 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
-from rich.console import Console
 
-from .results import DONE, make_console, render
-
-SUMMARY_COLUMNS = ["dataset", "model", "scenario", "seed", "method", "status", "UA", "RA", "TA",
-                   "FTA", "MIA", "RTE_s", "speedup", "avg_gap"]
-
-
-def collect(root: Path) -> tuple[pd.DataFrame, int]:
-    """Every finished job's rows under ``root``, and the number of unfinished jobs skipped."""
-    frames, unfinished = [], 0
-    for csv in sorted(root.rglob("metrics.csv")):
-        if (csv.parent / DONE).exists():
-            frames.append(pd.read_csv(csv))
-        else:
-            unfinished += 1
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), unfinished
-
-
-def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
-    """Write summary.csv and summary.md in the sweep folder and print the comparison."""
-    console = console or make_console()
-    df, unfinished = collect(sweep_dir)
-    if df.empty:
-        console.print(f"sweep {sweep_dir}: no finished job")
-        return df
-    # One row per job: the unlearned model, plus each distinct retrain reference.
-    rows = df[df.role == "unlearned"].copy()
-    keys = [c for c in ["dataset", "model", "scenario", "sparsity", "sparsity_rate", "seed",
-                        "method"] if c in rows.columns]
-    rows = rows.sort_values(keys).reset_index(drop=True)
-    rows.to_csv(sweep_dir / "summary.csv", index=False)
-    cols = [c for c in SUMMARY_COLUMNS if c in rows.columns]
-    cols += [c for c in ("sparsity", "sparsity_rate") if c in rows.columns]
-    (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
-    failed = int((rows.status == "failed").sum()) if "status" in rows.columns else 0
-    note = f", {failed} failed" if failed else ""
-    note += f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
-    render(rows, f"sweep summary: {len(rows)} job(s){note} -> {sweep_dir / 'summary.csv'}",
-           console, cols)
-    return rows
+from .report.tables import summarise
 
 
 class SweepSummary(Callback):

@@ -1,8 +1,11 @@
-"""Hydra glue: compose the config, check it, call the runner, report user errors in one line."""
+"""Hydra glue: check the command line, run each job, return its objective (for sweepers such as
+Optuna), report user errors in one line, and remove only what a failed run created."""
 
 from __future__ import annotations
 
-import shutil
+import math
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -11,68 +14,87 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import sweep
+from . import schema, sweep
 from .errors import UserError
-from .preflight import preflight
-from .runner import run
+from .preflight import Checked, preflight
+from .runner import objective, run
+from .validation import resolved
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+# Set by main() from the preflight: which folders existed before this command ran.
+_checked = Checked(jobs=0)
 
 
-def fail(message: str) -> None:
-    print(f"unlearnbench: error: {message}", file=sys.stderr)
-    sys.exit(2)
+def fail(message: str, status: int = 2) -> None:
+    print(f"unlearnbench: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(status)
 
 
-def _remove_if_unfinished(out_dir: Path) -> None:
-    """Drop what Hydra created for a job that wrote no results (its .hydra folder, its log)."""
-    if not out_dir.is_dir() or (out_dir / "done").exists():
-        return
-    shutil.rmtree(out_dir / ".hydra", ignore_errors=True)
-    for log in out_dir.glob("*.log"):
-        log.unlink()
-    for folder in (out_dir, out_dir.parent):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+def _remove_created(out_dir: Path, keep: set[Path]) -> None:
+    """Remove a failed job's folder and the empty folders above it, if this run created them
+    (never a folder that existed before, never a file: a job writes its files only at the end
+    and removes them itself when that fails)."""
+    for folder in [out_dir, *out_dir.parents]:
+        if folder in keep or not folder.is_dir() or any(folder.iterdir()):
+            return
+        folder.rmdir()
 
 
-def _job(cfg: DictConfig) -> None:
+def _job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    keep = {p.resolve() for p in _checked.existing}
     if in_sweep:
-        done = sweep.find_done(out_dir, cfg)
+        done = sweep.find_done(out_dir, schema.config_hash(resolved(cfg)))
         if done is not None:  # a rerun of an interrupted sweep: keep what is finished
             print(f"skipped: same config already done in {done}")
-            _remove_if_unfinished(out_dir)
-            return
+            if done != out_dir:
+                _remove_created(out_dir.resolve(), keep)
+            return sweep.stored_objective(done)
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
-        run(cfg, out_dir)
+        df = run(cfg, out_dir)
     except UserError as exc:
-        _remove_if_unfinished(out_dir)
+        _remove_created(out_dir.resolve(), keep)
         fail(str(exc))
     except KeyboardInterrupt:
-        _remove_if_unfinished(out_dir)
-        raise
+        _remove_created(out_dir.resolve(), keep)
+        fail(INTERRUPTED, 130)
     except Exception as exc:  # in a sweep, one crashed job is a failed row, not the end
         if not in_sweep:
-            raise
+            _remove_created(out_dir.resolve(), keep)
+            if os.environ.get("UNLEARNBENCH_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} "
+                 "(rerun with UNLEARNBENCH_DEBUG=1 for the traceback)", 1)
         print(f"job crashed: {type(exc).__name__}: {exc} (failed row in {out_dir})",
               file=sys.stderr)
         sweep.write_failed(out_dir, cfg, exc)
+        return math.inf
+    return objective(df, cfg)
 
 
 def main() -> None:
     """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`."""
+    global _checked
     # argparse cannot split positionals around a flag: accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
     sys.argv[1:] = flags + [a for a in sys.argv[1:] if a not in flags]
+    # Ctrl-C while Hydra sets up: one line, not a traceback.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        preflight(sys.argv[1:], CONF_DIR)
+        _checked = preflight(sys.argv[1:], CONF_DIR) or Checked(jobs=0)
     except UserError as exc:
         fail(str(exc))
-    hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_job)()
+    except KeyboardInterrupt:
+        fail(INTERRUPTED, 130)
+    try:
+        hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_job)()
+    except KeyboardInterrupt:
+        fail(INTERRUPTED, 130)
 
 
 if __name__ == "__main__":

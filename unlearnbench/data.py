@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import gzip
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 
 from .errors import ConfigError, DatasetMissingError
+from .params import NonNegativeFloat, OpenUnit, Range, Seed
+from .registry import resolve
 
 
 @dataclass(frozen=True)
@@ -61,32 +63,39 @@ def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
     )
 
 
-def _digits(cfg: Any, data_root: Path) -> Data:
+def digits(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.25,
+           split_seed: Seed = 0) -> Data:
+    """scikit-learn's bundled 8x8 digits, a fixed stratified train/test split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
     images = (bunch.images / 16.0)[:, None].astype(np.float32)
     tr_x, te_x, tr_y, te_y = train_test_split(
-        images, bunch.target, test_size=cfg.test_fraction,
-        stratify=bunch.target, random_state=cfg.split_seed,
+        images, bunch.target, test_size=test_fraction,
+        stratify=bunch.target, random_state=split_seed,
     )
     return _make("digits", tr_x, tr_y, te_x, te_y, 10)
 
 
-def _synthetic(cfg: Any, data_root: Path) -> Data:
-    g = np.random.default_rng(cfg.split_seed)
-    k, shape = cfg.num_classes, (cfg.channels, cfg.size, cfg.size)
+def synthetic(data_root: Path, num_classes: int, *,
+              channels: Annotated[int, Range(1, 16)] = 1, size: Annotated[int, Range(4, 256)] = 8,
+              train_per_class: Annotated[int, Range(2, 10**6)] = 100,
+              test_per_class: Annotated[int, Range(1, 10**6)] = 40,
+              noise: NonNegativeFloat = 1.0, split_seed: Seed = 0) -> Data:
+    """Class-separable Gaussian clusters, for tests."""
+    g = np.random.default_rng(split_seed)
+    k, shape = num_classes, (channels, size, size)
     means = g.normal(size=(k, *shape))
 
     def draw(per_class: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.repeat(np.arange(k), per_class)
-        x = means[y] + cfg.noise * g.normal(size=(len(y), *shape))
+        x = means[y] + noise * g.normal(size=(len(y), *shape))
         order = g.permutation(len(y))
         return x[order].astype(np.float32), y[order]
 
-    tr_x, tr_y = draw(cfg.train_per_class)
-    te_x, te_y = draw(cfg.test_per_class)
+    tr_x, tr_y = draw(train_per_class)
+    te_x, te_y = draw(test_per_class)
     return _make("synthetic", tr_x, tr_y, te_x, te_y, k)
 
 
@@ -118,21 +127,30 @@ def _idx_dataset(name: str, directories: list[Path]) -> Data | None:
     return None
 
 
-def _mnist_like(folder: str, tv_class: str) -> Callable[[Any, Path], Data]:
-    def load(cfg: Any, data_root: Path) -> Data:
-        root = data_root / cfg.name
-        dirs = [root / folder / "raw", root]
-        if getattr(cfg, "debian_dir", None):
-            dirs.insert(0, Path(cfg.debian_dir))
-        data = _idx_dataset(cfg.name, dirs)
-        if data is None and cfg.download:
-            _torchvision_download(tv_class, root)
-            data = _idx_dataset(cfg.name, dirs)
-        if data is None:
-            raise _missing(cfg.name, dirs, "train-images-idx3-ubyte(.gz) and the 3 other IDX files")
-        return data
+def _mnist_like(name: str, folder: str, tv_class: str, data_root: Path, download: bool,
+                debian_dir: str | None = None) -> Data:
+    root = data_root / name
+    dirs = [root / folder / "raw", root]
+    if debian_dir:
+        dirs.insert(0, Path(debian_dir))
+    data = _idx_dataset(name, dirs)
+    if data is None and download:
+        _torchvision_download(tv_class, root)
+        data = _idx_dataset(name, dirs)
+    if data is None:
+        raise _missing(name, dirs, "train-images-idx3-ubyte(.gz) and the 3 other IDX files")
+    return data
 
-    return load
+
+def fashion_mnist(data_root: Path, num_classes: int, *, debian_dir: str | None = None,
+                  download: bool = False) -> Data:
+    """Debian's dataset-fashion-mnist files, else torchvision's layout under the data root."""
+    return _mnist_like("fashion_mnist", "FashionMNIST", "FashionMNIST", data_root, download,
+                       debian_dir)
+
+
+def mnist(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
+    return _mnist_like("mnist", "MNIST", "MNIST", data_root, download)
 
 
 def _unpickle(path: Path) -> dict:
@@ -141,40 +159,50 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(f, encoding="latin1")
 
 
-def _cifar(folder: str, train_files: list[str], label_key: str, k: int, tv_class: str):
-    def read(root: Path) -> Data | None:
-        d = root / folder
-        files = [d / f for f in [*train_files, "test"]]
-        if not all(f.is_file() for f in files):
-            return None
-        batches = [_unpickle(f) for f in files]
-        x = [b["data"].reshape(-1, 3, 32, 32) / 255.0 for b in batches]
-        y = [np.asarray(b[label_key]) for b in batches]
-        return _make(f"cifar{k}", np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], k)
-
-    def load(cfg: Any, data_root: Path) -> Data:
-        root = data_root / cfg.name
-        data = read(root)
-        if data is None and cfg.download:
-            _torchvision_download(tv_class, root)
-            data = read(root)
-        if data is None:
-            raise _missing(cfg.name, [root / folder], f"{folder}/ with the python-pickle batches")
-        return data
-
-    return load
+def _read_cifar(root: Path, folder: str, train_files: list[str], label_key: str,
+                k: int) -> Data | None:
+    d = root / folder
+    files = [d / f for f in [*train_files, "test"]]
+    if not all(f.is_file() for f in files):
+        return None
+    batches = [_unpickle(f) for f in files]
+    x = [b["data"].reshape(-1, 3, 32, 32) / 255.0 for b in batches]
+    y = [np.asarray(b[label_key]) for b in batches]
+    return _make(f"cifar{k}", np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], k)
 
 
-def _svhn(cfg: Any, data_root: Path) -> Data:
+def _cifar(name: str, folder: str, train_files: list[str], label_key: str, k: int,
+           tv_class: str, data_root: Path, download: bool) -> Data:
+    root = data_root / name
+    data = _read_cifar(root, folder, train_files, label_key, k)
+    if data is None and download:
+        _torchvision_download(tv_class, root)
+        data = _read_cifar(root, folder, train_files, label_key, k)
+    if data is None:
+        raise _missing(name, [root / folder], f"{folder}/ with the python-pickle batches")
+    return data
+
+
+def cifar10(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
+    return _cifar("cifar10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
+                  "labels", 10, "CIFAR10", data_root, download)
+
+
+def cifar100(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
+    return _cifar("cifar100", "cifar-100-python", ["train"], "fine_labels", 100, "CIFAR100",
+                  data_root, download)
+
+
+def svhn(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
     from scipy.io import loadmat
 
-    root = data_root / cfg.name
+    root = data_root / "svhn"
     files = [root / "train_32x32.mat", root / "test_32x32.mat"]
-    if not all(f.is_file() for f in files) and cfg.download:
+    if not all(f.is_file() for f in files) and download:
         for split in ("train", "test"):
             _torchvision_download("SVHN", root, split=split)
     if not all(f.is_file() for f in files):
-        raise _missing(cfg.name, [root], "train_32x32.mat and test_32x32.mat")
+        raise _missing("svhn", [root], "train_32x32.mat and test_32x32.mat")
     parts = []
     for f in files:
         m = loadmat(f)
@@ -203,20 +231,20 @@ def _missing(name: str, dirs: list[Path], what: str) -> DatasetMissingError:
     )
 
 
-LOADERS: dict[str, Callable[[Any, Path], Data]] = {
-    "digits": _digits,
-    "synthetic": _synthetic,
-    "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST"),
-    "mnist": _mnist_like("MNIST", "MNIST"),
-    "cifar10": _cifar("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
-                      "labels", 10, "CIFAR10"),
-    "cifar100": _cifar("cifar-100-python", ["train"], "fine_labels", 100, "CIFAR100"),
-    "svhn": _svhn,
-}
+# Keys every dataset config has besides its loader's parameters: `name` (tables, folders),
+# `num_classes` (checked against the data) and `recipe` (the default train recipe's sizes).
+DESCRIPTOR_KEYS = ("_target_", "name", "num_classes", "recipe")
 
 
-def load_data(cfg: Any, data_root: str | Path) -> Data:
-    """Load the dataset named by ``cfg.name`` into CPU tensors."""
-    if cfg.name not in LOADERS:
-        raise ConfigError("dataset", cfg.name, ", ".join(sorted(LOADERS)))
-    return LOADERS[cfg.name](cfg, Path(data_root).expanduser())
+def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[..., Data]:
+    return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
+
+
+def load_data(cfg: Mapping[str, Any], data_root: str | Path) -> Data:
+    """Load the configured dataset into CPU tensors."""
+    params = {k: v for k, v in cfg.items() if k not in DESCRIPTOR_KEYS}
+    data = loader(cfg)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
+    if data.num_classes != int(cfg["num_classes"]):
+        raise ConfigError("dataset.num_classes", cfg["num_classes"],
+                          f"{data.num_classes} (the classes of {cfg['name']})")
+    return data

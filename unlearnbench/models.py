@@ -1,18 +1,30 @@
-"""Model zoo, sized from the dataset's input shape and class count."""
+"""Model zoo, sized from the dataset's input shape and class count.
+
+A model config names its class by ``_target_``; the class takes the input shape and class
+count positionally and its widths as typed keyword-only parameters (checked before use).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .params import NonEmpty, PositiveInt
+from .registry import resolve
+
+Widths = Annotated[list[PositiveInt], NonEmpty()]
+InputShape = tuple[int, int, int]
 
 
 class MLP(nn.Module):
-    def __init__(self, in_features: int, hidden: list[int], num_classes: int) -> None:
+    def __init__(self, input_shape: InputShape, num_classes: int, *,
+                 hidden: Annotated[list[PositiveInt], NonEmpty()]) -> None:
         super().__init__()
+        in_features = math.prod(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         for width in hidden:
             layers += [nn.Linear(in_features, width), nn.ReLU()]
@@ -27,8 +39,9 @@ class MLP(nn.Module):
 class SmallCNN(nn.Module):
     """Conv blocks with max-pool, then global average pooling: works from 8x8 to 32x32 inputs."""
 
-    def __init__(self, in_channels: int, channels: list[int], num_classes: int) -> None:
+    def __init__(self, input_shape: InputShape, num_classes: int, *, channels: Widths) -> None:
         super().__init__()
+        in_channels = input_shape[0]
         blocks: list[nn.Module] = []
         for width in channels:
             blocks += [nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width),
@@ -61,8 +74,10 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """CIFAR variant: 3x3 stem with stride 1 and no max-pool."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 64) -> None:
+    def __init__(self, input_shape: InputShape, num_classes: int, *,
+                 width: PositiveInt = 64) -> None:
         super().__init__()
+        in_channels = input_shape[0]
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(width), nn.ReLU())
         layers, cin = [], width
@@ -77,13 +92,15 @@ class ResNet18(nn.Module):
         return self.fc(self.layers(self.stem(x)).mean(dim=(2, 3)))
 
 
-def build_model(cfg: Any, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Instantiate the model named by ``cfg.name`` (weights from the current torch RNG)."""
-    c, h, w = input_shape
-    if cfg.name == "mlp":
-        return MLP(c * h * w, list(cfg.hidden), num_classes)
-    if cfg.name == "cnn":
-        return SmallCNN(c, list(cfg.channels), num_classes)
-    if cfg.name == "resnet18":
-        return ResNet18(c, num_classes, cfg.width)
-    raise ConfigError("model", cfg.name, "mlp, cnn, resnet18")
+# Keys every model config has besides its class's parameters.
+DESCRIPTOR_KEYS = ("_target_", "name")
+
+
+def model_class(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Any:
+    return resolve(cfg.get("_target_"), "model", "model._target_", allow)
+
+
+def build_model(cfg: Mapping[str, Any], input_shape: InputShape, num_classes: int) -> nn.Module:
+    """Instantiate the configured model (its weights drawn from the current torch RNG)."""
+    params = {k: v for k, v in cfg.items() if k not in DESCRIPTOR_KEYS}
+    return model_class(cfg)(tuple(input_shape), num_classes, **params)

@@ -1,8 +1,10 @@
-"""The tidy per-job results: metrics.csv, resolved config, forget indices, `done` marker."""
+"""The tidy per-job results: metrics.csv, resolved config, forget indices, `done` marker;
+and the console table. Torch-free."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,38 +13,67 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-COLUMNS = [
-    "run_id", "dataset", "model", "scenario", "seed", "method", "role", "status",
-    "UA", "RA", "TA", "FTA", "MIA", "RTE_s", "speedup",
-    "gap_UA", "gap_RA", "gap_TA", "gap_MIA", "avg_gap", "config_hash",
-]
-SHOWN = ["method", "role", "status", "UA", "RA", "TA", "FTA", "MIA", "RTE_s", "speedup",
-         "gap_UA", "gap_RA", "gap_TA", "gap_MIA", "avg_gap"]
-DONE = "done"
+from .errors import UserError
+from .schema import COLUMNS, DONE, SHOWN
 
 
-def tidy(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFrame:
     """Rows in the schema's column order; method-specific extras follow, sorted."""
     df = pd.DataFrame(rows)
-    extras = sorted(c for c in df.columns if c not in COLUMNS)
-    for c in COLUMNS:
+    extras = sorted(c for c in df.columns if c not in columns)
+    for c in columns:
         if c not in df.columns:
             df[c] = np.nan
-    return df[COLUMNS + extras]
+    return df[columns + extras]
+
+
+# Every file a job may write into its folder (nothing else is ever written there).
+OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
+           "traceback.txt", DONE)
+
+
+def foreign_outputs(out_dir: Path) -> list[str]:
+    """Files in ``out_dir`` a job would overwrite that are not a finished job's own."""
+    if not out_dir.is_dir() or (out_dir / DONE).is_file():
+        return []
+    return [name for name in OUTPUTS if (out_dir / name).exists()]
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append .npy to a name
+        np.save(f, array, allow_pickle=False)
 
 
 def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
               texts: dict[str, str]) -> None:
     """Write a job's files; the `done` marker goes last so a crash leaves no `done` job.
-    ``forget`` is None for a job that crashed before its forget set existed."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / DONE).unlink(missing_ok=True)
-    df.to_csv(out_dir / "metrics.csv", index=False)
-    if forget is not None:
-        np.save(out_dir / "forget_indices.npy", forget.astype(np.int64), allow_pickle=False)
-    for name, text in texts.items():
-        (out_dir / name).write_text(text)
-    (out_dir / DONE).write_text("ok\n")
+    ``forget`` is None for a job that crashed before its forget set existed. Each file is
+    written to a temporary name and renamed; on any error every file this call wrote is
+    removed again and the error is one line naming the folder."""
+    written: list[Path] = []
+
+    def put(name: str, write: Any) -> None:
+        path = out_dir / name
+        tmp = out_dir / f".{name}.tmp"
+        written.append(tmp)
+        write(tmp)
+        os.replace(tmp, path)
+        written.append(path)
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / DONE).unlink(missing_ok=True)
+        put("metrics.csv", lambda p: df.to_csv(p, index=False))
+        if forget is not None:
+            put("forget_indices.npy", lambda p: _save_npy(p, forget.astype(np.int64)))
+        for name, text in texts.items():
+            put(name, lambda p, t=text: p.write_text(t))
+        put(DONE, lambda p: p.write_text("ok\n"))
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise UserError(f"results_dir: cannot write the job's files in {out_dir} "
+                        f"({exc.strerror or exc}); nothing was kept") from None
 
 
 def _fmt(value: Any) -> str:

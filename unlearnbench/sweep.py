@@ -1,8 +1,9 @@
 """What a job inside a sweep needs beyond the runner: resume, crash rows, GPU choice.
 
 - Resume: a job whose resolved config (its ``config_hash``) already has a ``done`` folder in
-  the same sweep directory is skipped, wherever that folder is (``method=glob(*)`` renumbers
-  jobs when a method is added, so the folder name is not the identity of a job).
+  the same sweep directory is skipped, wherever that folder is. Job folders are named by the
+  config hash (the ``unlearnbench_hash`` resolver in ``hydra.sweep.subdir``), so extending a
+  sweep's grid never reuses a finished job's folder.
 - Crash rows: an unexpected exception in one job becomes a ``status=failed`` row with the
   reason, so the sweep goes on and the summary and leaderboard show the job as failed.
 - GPU choice: with ``device: auto`` and several visible GPUs, job ``n`` uses ``cuda:(n mod
@@ -12,50 +13,88 @@
 from __future__ import annotations
 
 import csv
+import math
 import traceback
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .results import DONE, tidy, write_job
-from .runner import config_hash, method_name
+from . import schema
+from .registry import component_name
+from .results import tidy, write_job
+
+HASH_RESOLVER = "unlearnbench_hash"
 
 
-def _job_hash(job_dir: Path) -> str | None:
-    """The config_hash of a finished job folder, None if it is not finished or unreadable."""
-    if not (job_dir / DONE).exists():
+def _hash_of_root(*, _root_: DictConfig) -> str:
+    """The job's config hash, for folder names (the `hydra` node itself excluded)."""
+    keys = [k for k in _root_.keys() if k not in schema.NON_SEMANTIC_KEYS]
+    plain = OmegaConf.to_container(OmegaConf.masked_copy(_root_, keys), resolve=True)
+    return schema.config_hash(plain)[:10]  # type: ignore[arg-type]
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver(HASH_RESOLVER):
+        OmegaConf.register_new_resolver(HASH_RESOLVER, _hash_of_root)
+
+
+def _first_row(job_dir: Path) -> dict[str, Any] | None:
+    """The unlearned (else first) row of a finished job folder; None if it is unfinished or
+    its metrics.csv cannot be read (then the job is simply run again)."""
+    if not (job_dir / schema.DONE).exists():
         return None
     try:
-        with open(job_dir / "metrics.csv", newline="") as f:
-            first = next(csv.DictReader(f), None)
-    except OSError:
+        with open(job_dir / "metrics.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    return first.get("config_hash") if first else None
+    unlearned = [r for r in rows if r.get("role") == "unlearned"]
+    return (unlearned or rows or [None])[0]
 
 
-def find_done(out_dir: Path, cfg: DictConfig) -> Path | None:
-    """A finished job folder of this sweep with the same resolved config, if there is one."""
-    wanted = config_hash(cfg)
-    if _job_hash(out_dir) == wanted:
-        return out_dir
-    sweep_dir = out_dir.parent
-    for job_dir in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p != out_dir):
-        if _job_hash(job_dir) == wanted:
+def find_done(out_dir: Path, chash: str) -> Path | None:
+    """A finished job folder of this sweep with the same config hash, if there is one."""
+    candidates = [out_dir, *sorted(p for p in out_dir.parent.iterdir()
+                                   if p.is_dir() and p != out_dir)]
+    for job_dir in candidates:
+        row = _first_row(job_dir)
+        if row is not None and row.get("config_hash") == chash:
             return job_dir
     return None
 
 
+def stored_objective(job_dir: Path) -> float:
+    """A finished job's objective (its unlearned row's avg_gap; inf when it failed)."""
+    row = _first_row(job_dir) or {}
+    try:
+        value = float(row.get(schema.AVG_GAP) or "nan")
+    except ValueError:
+        value = math.nan
+    return value if row.get("status") == "ok" and math.isfinite(value) else math.inf
+
+
 def write_failed(out_dir: Path, cfg: DictConfig, exc: BaseException) -> None:
     """A crashed job's one row: status=failed, the reason, and the traceback beside it."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+
+    def name(group: str) -> str:
+        node = plain.get(group) or {}
+        return str(node.get("name", "?")) if isinstance(node, dict) else "?"
+
+    method = plain.get("method") or {}
     row = {
-        "run_id": out_dir.name, "dataset": cfg.dataset.name, "model": cfg.model.name,
-        "scenario": cfg.scenario.name, "seed": int(cfg.seed), "method": method_name(cfg.method),
+        "run_id": out_dir.name, "dataset": name("dataset"), "model": name("model"),
+        "scenario": name("scenario"), "seed": plain.get("seed"),
+        "method": component_name(str(method.get("_target_", "?.?.?"))),
         "role": "unlearned", "status": "failed",
-        "reason": f"job crashed: {type(exc).__name__}: {exc}", "config_hash": config_hash(cfg),
+        "reason": f"job crashed: {type(exc).__name__}: {exc}",
+        "config_hash": schema.config_hash(plain),
     }
     write_job(out_dir, tidy([row]), None, {
-        "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        "config.yaml": OmegaConf.to_yaml(OmegaConf.create(plain)),
         "traceback.txt": "".join(traceback.format_exception(exc)),
     })
 

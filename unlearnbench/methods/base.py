@@ -1,8 +1,7 @@
-"""What every method receives and may return, and the helpers they share."""
+"""What every method receives and may return, and the helpers methods share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,37 +9,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Data
-from ..scenarios import Split
-from ..sparsity import MaskKeeper
-from ..training import FitOptions, Objective, Recipe, Regulariser, fit
+from ..context import MethodContext
+from ..masks import MaskKeeper
+from ..training import FitOptions, Objective, Regulariser, fit
 
-
-@dataclass
-class UnlearnContext:
-    """Runtime objects a method needs; its hyperparameters come from its YAML instead."""
-
-    data: Data                      # tensors on the run's device
-    split: Split                    # forget / retain indices into the training set
-    recipe: Recipe                  # the recipe the original and the retrain were trained with
-    seed: int
-    build_model: Callable[[], nn.Module]   # a fresh, untrained model of the same architecture
-    retrain: nn.Module | None = None       # the cached gold standard (only `retrain` may use it)
-    retrain_seconds: float = float("nan")
-    variant: dict[str, Any] = field(default_factory=dict)  # artifacts of a training variant
-    progress: bool = True
-    masks: dict[str, torch.Tensor] | None = None  # prune-then-unlearn: kept weights (True)
-
-    @property
-    def device(self) -> torch.device:
-        return self.data.train_x.device
+__all__ = ["MethodContext", "MethodOutput", "finetune", "negated_cross_entropy"]
 
 
 @dataclass
 class MethodOutput:
+    """A method's result when it has more to say than the model."""
+
     model: nn.Module
     rte_s: float | None = None      # set only when the cost was paid outside the timed step
     extras: dict[str, float] = field(default_factory=dict)  # method-specific metric columns
+    # Other models the task should report test accuracy for (`<name>_TA` columns, a list is
+    # averaged): a method never sees the test set itself.
+    extra_models: dict[str, nn.Module | list[nn.Module]] = field(default_factory=dict)
 
 
 def negated_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -50,7 +35,7 @@ def negated_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 def finetune(
     model: nn.Module,
-    ctx: UnlearnContext,
+    ctx: MethodContext,
     indices: torch.Tensor,
     *,
     epochs: int,
@@ -61,7 +46,8 @@ def finetune(
     desc: str = "unlearn",
     **recipe_overrides: Any,
 ) -> nn.Module:
-    """Run the shared training loop on ``indices`` with a constant learning rate.
+    """Run the shared training loop on ``ctx.data`` rows ``indices`` with a constant learning
+    rate.
 
     The batch size, momentum, weight decay and augmentation are the training recipe's, as in
     the reference implementations; ``labels`` replaces the training labels (random labels).

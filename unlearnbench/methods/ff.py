@@ -18,15 +18,18 @@ so pruned weights stay zero.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
 from ..gradients import per_sample_grads, subsample, trainable, unflatten
-from ..sparsity import apply_masks
+from ..masks import apply_masks
+from ..params import NonNegativeFloat, PositiveInt, Range
 from ..training import predict
-from .base import UnlearnContext
+from .base import MethodContext
 
 
 def diagonal_fisher(model: nn.Module, x: torch.Tensor, num_classes: int, *, labels: str,
@@ -59,13 +62,15 @@ def classifier(model: nn.Module) -> str:
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, alpha: float, labels: str = "sampled",
-            num_samples: int | None = 1024, chunk: int = 64) -> nn.Module:
+def unlearn(model: nn.Module, ctx: MethodContext, *, alpha: NonNegativeFloat,
+            labels: Literal["sampled", "expected"] = "sampled",
+            num_samples: PositiveInt | None = 1024,
+            chunk: Annotated[int, Range(1, 4096)] = 64) -> nn.Module:
     rows = subsample(ctx.split.retain.to(ctx.device), num_samples, ctx.seed)
-    fisher = diagonal_fisher(model, ctx.data.train_x[rows], ctx.data.num_classes,
+    fisher = diagonal_fisher(model, ctx.data.train_x[rows], ctx.num_classes,
                              labels=labels, seed=ctx.seed, chunk=chunk)
     head = classifier(model)
-    forgotten = list(ctx.split.forget_classes)
+    forgotten = list(ctx.forget_classes)
     g = torch.Generator().manual_seed(ctx.seed)
     masks = ctx.masks or {}
     with torch.no_grad():

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import UnlearnContext, finetune
+from ..params import Epochs, LearningRate
+from .base import MethodContext, finetune
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, epochs: int, lr: float) -> nn.Module:
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs,
+            lr: LearningRate) -> nn.Module:
     return finetune(model, ctx, ctx.split.retain, epochs=epochs, lr=lr, desc="ft")

@@ -1,12 +1,15 @@
-"""Gradient ascent (GA): maximise the training loss on the forget set D_f (Thudi et al.)."""
+"""Gradient ascent (GA): maximise the training loss on the forget set D_f (Thudi et al.).
+Needs nothing but D_f (access: forget_only)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from .base import UnlearnContext, finetune, negated_cross_entropy
+from ..params import Epochs, LearningRate
+from .base import MethodContext, finetune, negated_cross_entropy
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, epochs: int, lr: float) -> nn.Module:
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs,
+            lr: LearningRate) -> nn.Module:
     return finetune(model, ctx, ctx.split.forget, epochs=epochs, lr=lr,
                     objective=negated_cross_entropy, desc="ga")

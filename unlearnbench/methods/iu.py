@@ -17,12 +17,15 @@ subspace of kept weights (pruned coordinates of v and G are zero) and the mask r
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
 from ..gradients import mask_vector, mean_grad, per_sample_grads, subsample, unflatten
-from ..sparsity import apply_masks
-from .base import UnlearnContext
+from ..masks import apply_masks
+from ..params import PositiveFloat, PositiveInt, Range
+from .base import MethodContext
 
 
 def woodfisher_ihvp(grads: torch.Tensor, v: torch.Tensor, damping: float) -> torch.Tensor:
@@ -34,8 +37,10 @@ def woodfisher_ihvp(grads: torch.Tensor, v: torch.Tensor, damping: float) -> tor
     return (v - grads.T @ u) / damping
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, alpha: float, damping: float = 1.0,
-            num_samples: int | None = 256, chunk: int = 128) -> nn.Module:
+def unlearn(model: nn.Module, ctx: MethodContext, *,
+            alpha: PositiveFloat, damping: PositiveFloat = 1.0,
+            num_samples: PositiveInt | None = 256,
+            chunk: Annotated[int, Range(1, 4096)] = 128) -> nn.Module:
     x, y = ctx.data.train_x, ctx.data.train_y
     forget = ctx.split.forget.to(ctx.device)
     rows = subsample(ctx.split.retain.to(ctx.device), num_samples, ctx.seed)

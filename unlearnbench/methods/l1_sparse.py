@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import UnlearnContext, finetune
+from ..params import Epochs, LearningRate, NonNegativeFloat, NonNegativeInt
+from .base import MethodContext, finetune
 
 SCHEDULERS: dict[str, Callable[[float], float]] = {
     "constant": lambda p: 1.0,
@@ -45,9 +47,9 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, epochs: int, lr: float, gamma: float,
-            scheduler: str = "linear", no_l1_epochs: int = 0) -> nn.Module:
-    gamma_at(0, epochs, gamma, scheduler, no_l1_epochs)  # a bad scheduler fails before training
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: LearningRate,
+            gamma: NonNegativeFloat, scheduler: Literal["constant", "linear", "tanh"] = "linear",
+            no_l1_epochs: NonNegativeInt = 0) -> nn.Module:
 
     def penalty(net: nn.Module, progress: float) -> torch.Tensor:
         epoch = min(int(progress * epochs), epochs - 1)  # fit passes the share of epochs done

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import UnlearnContext, finetune
+from ..params import Epochs, LearningRate
+from .base import MethodContext, finetune
 
 
 def random_other_labels(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
@@ -16,9 +17,10 @@ def random_other_labels(labels: torch.Tensor, num_classes: int, seed: int) -> to
     return (labels + shift) % num_classes
 
 
-def unlearn(model: nn.Module, ctx: UnlearnContext, *, epochs: int, lr: float) -> nn.Module:
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs,
+            lr: LearningRate) -> nn.Module:
     forget = ctx.split.forget.to(ctx.device)
     labels = ctx.data.train_y.clone()
-    labels[forget] = random_other_labels(labels[forget], ctx.data.num_classes, ctx.seed)
+    labels[forget] = random_other_labels(labels[forget], ctx.num_classes, ctx.seed)
     everything = torch.arange(len(labels), device=ctx.device)
     return finetune(model, ctx, everything, epochs=epochs, lr=lr, labels=labels, desc="rl")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..context import TrainEnv
 from ..data import Data
 from ..scenarios import Split
 from ..training import accuracy
@@ -18,9 +19,9 @@ def test_mask(data: Data, split: Split) -> torch.Tensor:
     return ~torch.isin(data.test_y, classes)
 
 
-def accuracy_metrics(
-    model: nn.Module, data: Data, split: Split, batch_size: int
-) -> dict[str, float]:
+def accuracy_metrics(model: nn.Module, env: TrainEnv, batch_size: int) -> dict[str, float]:
+    """UA, RA, TA and (class-wise) FTA, in percent."""
+    data, split = env.data, env.split
     keep = test_mask(data, split)
     forget, retain = split.forget.to(data.train_x.device), split.retain.to(data.train_x.device)
     out = {

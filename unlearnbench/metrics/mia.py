@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
 import torch
 from sklearn.svm import SVC
 from torch import nn
 
-from ..data import Data
-from ..errors import ConfigError
-from ..scenarios import Split
+from ..context import TrainEnv
+from ..params import NonEmpty, PositiveInt
 from ..training import predict
 from .accuracy import test_mask
 
-FEATURES = ("confidence", "entropy")
+Feature = Literal["confidence", "entropy"]
 
 
 def softmax_feature(logits: torch.Tensor, labels: torch.Tensor, feature: str) -> np.ndarray:
@@ -21,10 +22,8 @@ def softmax_feature(logits: torch.Tensor, labels: torch.Tensor, feature: str) ->
     probs = torch.softmax(logits.float(), dim=1)
     if feature == "confidence":
         values = probs.gather(1, labels[:, None]).squeeze(1)
-    elif feature == "entropy":
+    else:  # entropy
         values = -(probs * torch.log(probs.clamp_min(1e-30))).sum(1)
-    else:
-        raise ConfigError("eval.mia_features", feature, ", ".join(FEATURES))
     values = values.cpu().numpy()[:, None]
     if not np.isfinite(values).all():
         raise FloatingPointError("non-finite model outputs (the weights exploded)")
@@ -39,15 +38,17 @@ def svc_mia_efficacy(members: np.ndarray, non_members: np.ndarray, targets: np.n
     return 100.0 * float((clf.predict(targets) == 0).mean())
 
 
-def mia_metrics(
-    model: nn.Module, data: Data, split: Split, features: list[str], max_shadow: int,
-    batch_size: int,
-) -> dict[str, float]:
+def mia_metrics(model: nn.Module, env: TrainEnv, batch_size: int, *,
+                features: Annotated[list[Feature], NonEmpty()] = ("confidence", "entropy"),
+                max_shadow: PositiveInt = 3000) -> dict[str, float]:
     """Members: the first |D_test'| retain samples; non-members: D_test'; targets: D_f.
+    ``MIA`` is the first feature's value; each feature also as ``MIA_<feature>``.
 
     Both shadow sides are capped at ``max_shadow`` samples (a fixed, evenly spaced subsample)
     because the SVC's cost grows quadratically with its training set.
     """
+    data, split = env.data, env.split
+    features = list(features)
     keep = test_mask(data, split)
     test_x, test_y = data.test_x[keep], data.test_y[keep]
     n = min(len(test_y), len(split.retain))

@@ -1,0 +1,126 @@
+"""References: the roles a job compares (the original, the retrain, a method's training
+variant), each trained once by its stack of producers and cached, content-addressed.
+
+``References.get(role, seed=None)`` returns a :class:`Reference` (model, recorded training
+seconds, meta, artifacts such as pruning masks). The seed is an argument: "the retrain with
+seed s" of an ensemble is ``get("retrain", seed=s)`` with the job's forget set. A role's cache
+key is the key material of the job (dataset, model, recipe, seed, device, role, and the forget
+set's digest when the weights depend on it) plus what each producer of its stack adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from .cache import ModelCache, canonical_json
+from .context import TrainEnv
+from .producers.base import Producer, Reference
+from .producers.dense import Dense
+from .training import stopwatch
+
+BASE_ROLES = ("original", "retrain")
+VARIANT = "variant"  # the role of a method's training producer (Amnesiac, SISA)
+
+
+class References:
+    """The reference models of one job, got once (cache hit or trained) and kept."""
+
+    def __init__(self, env: TrainEnv, cfg: Mapping[str, Any], cache: ModelCache,
+                 stacked: list[Producer], variant: Producer | None = None,
+                 evaluate: Callable[[Any, TrainEnv], dict[str, Any]] | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        """``cfg``: the resolved job config; ``stacked``: producers on top of dense training
+        for the original and the retrain (pruning); ``variant``: a method's own producer;
+        ``evaluate``: the task's per-model metrics (memoised for references)."""
+        self.env, self.cfg, self.cache, self.log = env, cfg, cache, log
+        self.stacks: dict[str, list[Producer]] = {role: [Dense(), *stacked]
+                                                 for role in BASE_ROLES}
+        if variant is not None:
+            self.stacks[VARIANT] = [variant]
+        self.evaluate = evaluate
+        self.timings: dict[str, float] = {}
+        self._got: dict[tuple[str, int, int], Reference] = {}
+
+    # -- key material
+
+    def key_material(self, role: str, seed: int, stack: list[Producer]) -> dict[str, Any]:
+        name = role if role != VARIANT else f"variant:{getattr(stack[-1], 'name', 'variant')}"
+        material: dict[str, Any] = {
+            "dataset": dict(self.cfg["dataset"]),
+            "model": dict(self.cfg["model"]),
+            "train": asdict(self.env.recipe),
+            "seed": seed,
+            "device": self.env.device.type,
+            "role": name,
+        }
+        if any(p.uses_forget_set(role) for p in stack):
+            material["forget_sha256"] = self.env.split.digest
+        for producer in stack:
+            material.update(producer.key())
+        return material
+
+    # -- roles
+
+    def get(self, role: str, seed: int | None = None) -> Reference:
+        """The role's reference for ``seed`` (the job's seed by default)."""
+        if role not in self.stacks:
+            raise KeyError(f"no producer for role {role!r} (roles: {', '.join(self.stacks)})")
+        stack = self.stacks[role]
+        return self._get(role, self.env.seed if seed is None else seed, stack)
+
+    def _get(self, role: str, seed: int, stack: list[Producer]) -> Reference:
+        memo = (role, seed, len(stack))
+        if memo in self._got:
+            return self._got[memo]
+        env = self.env if seed == self.env.seed else self.env.with_seed(seed)
+        producer = stack[-1]
+        lookup = _Lookup(self, role, seed, stack)
+        material = self.key_material(role, seed, stack)
+        label = role if seed == self.env.seed else f"{role} (seed {seed})"
+        with stopwatch(env.device) as clock:
+            entry = self.cache.get_or_create(material,
+                                             lambda: producer.produce(role, env, lookup))
+            model, artifacts = producer.load(role, entry.tensors, entry.meta, env, lookup)
+        seconds = float(entry.meta["train_seconds"])
+        if len(stack) == len(self.stacks[role]):  # the role itself, not a wrapped layer
+            how = (f"cache hit {entry.key[:12]} (trained in {seconds:.1f}s)" if entry.hit
+                   else f"trained in {seconds:.1f}s, cached as {entry.key[:12]}")
+            self.log(f"{label}: {how}")
+            self.timings[f"{role}_s"] = self.timings.get(f"{role}_s", 0.0) + clock["seconds"]
+        ref = Reference(role=role, seed=seed, model=model, seconds=seconds, meta=entry.meta,
+                        key=entry.key, weights_sha256=str(entry.meta["weights_sha256"]),
+                        artifacts=artifacts)
+        self._got[memo] = ref
+        return ref
+
+    # -- metrics of references
+
+    def metrics(self, role: str, seed: int | None = None) -> dict[str, Any]:
+        """The task's metrics of a reference, memoised beside its weights: every method of a
+        sweep shares the same original and retrain, so their evaluation runs once."""
+        if self.evaluate is None:
+            raise RuntimeError("References was built without an evaluate function")
+        ref = self.get(role, seed)
+        evaluate = self.evaluate
+        material = {"weights": ref.key, "weights_sha256": ref.weights_sha256,
+                    "forget_sha256": self.env.split.digest,
+                    "eval": canonical_json(self.cfg.get("eval")),
+                    "task": canonical_json(self.cfg.get("task"))}
+        return self.cache.memo(material, lambda: evaluate(ref.model, self.env))
+
+
+class _Lookup:
+    """A producer's way to the references it builds on."""
+
+    def __init__(self, refs: References, role: str, seed: int, stack: list[Producer]) -> None:
+        self.refs, self.role, self.seed, self.stack = refs, role, seed, stack
+
+    def wrapped(self, role: str) -> Reference:
+        if len(self.stack) < 2:
+            raise RuntimeError(f"{type(self.stack[-1]).__name__} wraps no producer")
+        return self.refs._get(role, self.seed, self.stack[:-1])
+
+    def sibling(self, role: str) -> Reference:
+        return self.refs._get(role, self.seed, self.stack)

@@ -1,0 +1,286 @@
+"""The one validation layer: every key of a composed config is checked (type, range, choice)
+before anything is trained or written, by `run(cfg)` and by the preflight of every sweep job.
+
+Rules live in code, beside what they govern: a component's keyword-only parameters carry
+their type and range in their annotations (``params.py``), the train recipe's in the fields of
+``Recipe``, the top-level keys' in :class:`Settings`. ``validate`` turns a config into a
+:class:`Plan` of resolved, checked objects; ``check_with_data`` adds the checks that need the
+loaded data (counts against the dataset size), run for every job before the first starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .context import ACCESS_LEVELS, TrainEnv
+from .errors import ConfigError, UserError
+from .params import (
+    BatchSize,
+    Range,
+    Seed,
+    check_call,
+    check_value,
+    dataclass_call_check,
+)
+from .registry import component_name, resolve
+from .training import Recipe
+
+GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity", "task")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Top-level keys besides the config groups."""
+
+    seed: Seed
+    device: str
+    results_dir: str
+    cache_dir: str
+    data_root: str
+    progress: bool
+    allow_targets: list[str]
+
+
+SETTINGS_TYPES: dict[str, Any] = {
+    "seed": Seed, "device": str, "results_dir": str, "cache_dir": str, "data_root": str,
+    "progress": bool, "allow_targets": list[str],
+}
+DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+NumClasses = Annotated[int, Range(2, 100_000)]
+
+
+@dataclass(frozen=True)
+class RunnerKeys:
+    """A method YAML's reserved ``runner`` node: read by the runner, never passed on."""
+
+    access: Literal["full", "forget_only", "zero_shot"]
+    training: Mapping[str, Any] | None = None    # a producer config: a training variant
+    same_as_role: Literal["retrain"] | None = None  # the output is that reference itself
+
+
+@dataclass
+class Plan:
+    """A validated job: resolved config and the objects it names."""
+
+    cfg: dict[str, Any]
+    seed: int
+    device: torch.device
+    method: str
+    method_fn: Callable[..., Any]
+    runner: RunnerKeys
+    task: Any
+    stacked: list[Any] = field(default_factory=list)       # producers over dense training
+    columns: dict[str, Any] = field(default_factory=dict)  # what the stack adds to the rows
+    variant: Any = None                                    # the method's training producer
+
+    @property
+    def allow(self) -> tuple[str, ...]:
+        return tuple(self.cfg.get("allow_targets") or ())
+
+
+def resolve_device(spec: str) -> torch.device:
+    if not isinstance(spec, str) or not DEVICE.match(spec):
+        raise ConfigError("device", spec, "auto, cpu, cuda, cuda:N")
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("device", spec, "auto, cpu (no CUDA device is available here)")
+        index = int(spec.split(":")[1]) if ":" in spec else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError("device", spec, f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    return torch.device(spec)
+
+
+def resolved(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The config as plain containers with every interpolation resolved; a broken
+    interpolation is one line naming its key."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(dict(cfg))
+    if "hydra" in cfg:  # Hydra's own node (compose with return_hydra_config) is not ours
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
+    try:
+        out = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(str(key), "(unresolvable)", " ".join(str(exc).split()[:30])) from None
+    assert isinstance(out, dict)
+    out.pop("hydra", None)
+    return out
+
+
+def _node(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
+    node = cfg.get(key)
+    if not isinstance(node, Mapping):
+        raise ConfigError(key, node, f"a config group ({key}=<option>)")
+    return dict(node)
+
+
+def _params(node: Mapping[str, Any], descriptor: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in descriptor}
+
+
+def _descriptor(node: Mapping[str, Any], group: str) -> None:
+    check_value(f"{group}.name", node.get("name"), str)
+
+
+def _check_settings(cfg: Mapping[str, Any]) -> None:
+    allowed = sorted({*GROUPS, *SETTINGS_TYPES})
+    for key, value in cfg.items():
+        if key in GROUPS:
+            continue
+        if key not in SETTINGS_TYPES:
+            raise ConfigError(key, value, f"the top-level keys {', '.join(allowed)}")
+        check_value(key, value, SETTINGS_TYPES[key])
+    for key in SETTINGS_TYPES:
+        if key not in cfg:
+            raise ConfigError(key, "(missing)", "set in conf/config.yaml")
+    for prefix in cfg["allow_targets"]:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.$", prefix) \
+                or prefix.startswith("unlearnbench."):
+            raise ConfigError("allow_targets", prefix,
+                              "module prefixes ending in a dot, e.g. mylab.methods.")
+    for key in ("results_dir", "cache_dir", "data_root"):
+        if not cfg[key].strip():
+            raise ConfigError(key, "''", "a folder path")
+
+
+def _check_dataset(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
+    from .data import DESCRIPTOR_KEYS, loader
+
+    node = _node(cfg, "dataset")
+    _descriptor(node, "dataset")
+    check_value("dataset.num_classes", node.get("num_classes"), NumClasses)
+    if "recipe" in node:
+        dataclass_call_check(Recipe, node["recipe"], "dataset.recipe")
+    check_call(loader(node, allow), _params(node, DESCRIPTOR_KEYS), "dataset")
+
+
+def _check_component(cfg: Mapping[str, Any], group: str, fn: Callable[..., Any],
+                     descriptor: tuple[str, ...]) -> None:
+    node = _node(cfg, group)
+    _descriptor(node, group)
+    check_call(fn, _params(node, descriptor), group)
+
+
+def _check_train(cfg: Mapping[str, Any]) -> Recipe:
+    node = _node(cfg, "train")
+    dataclass_call_check(Recipe, node, "train", extra_keys=("name",))
+    for required in ("epochs", "batch_size", "lr"):
+        if required not in node:
+            raise ConfigError(f"train.{required}", "(missing)", "a value in conf/train/")
+    return Recipe.from_cfg(node)
+
+
+def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
+    node = _node(cfg, "eval")
+    for key, value in node.items():
+        if key == "batch_size":
+            check_value("eval.batch_size", value, BatchSize)
+        elif key == "metrics":
+            if not isinstance(value, Mapping) or not value:
+                raise ConfigError("eval.metrics", value, "a non-empty mapping of metric configs")
+            for name, metric in value.items():
+                if metric is None:
+                    continue
+                if not isinstance(metric, Mapping):
+                    raise ConfigError(f"eval.metrics.{name}", metric, "a metric config or null")
+                fn = resolve(metric.get("_target_"), "metric",
+                             f"eval.metrics.{name}._target_", allow)
+                check_call(fn, _params(metric, ("_target_",)), f"eval.metrics.{name}")
+        else:
+            raise ConfigError(f"eval.{key}", value, "the keys batch_size, metrics")
+
+
+def _producer(node: Mapping[str, Any], group: str, key: str, allow: tuple[str, ...]) -> Any:
+    cls = resolve(node.get("_target_"), group, f"{key}._target_", allow)
+    params = _params(node, ("_target_", "name"))
+    check_call(cls, params, key)
+    return cls(**params)
+
+
+def _check_method(cfg: Mapping[str, Any], allow: tuple[str, ...]
+                  ) -> tuple[str, Callable[..., Any], RunnerKeys, Any]:
+    node = _node(cfg, "method")
+    fn = resolve(node.get("_target_"), "method", "method._target_", allow)
+    if node.get("_partial_") is not True:
+        raise ConfigError("method._partial_", node.get("_partial_"), "true")
+    runner = node.get("runner")
+    if not isinstance(runner, Mapping):
+        raise ConfigError("method.runner", runner, "a mapping with access: "
+                          + " | ".join(ACCESS_LEVELS))
+    dataclass_call_check(RunnerKeys, runner, "method.runner")
+    if "access" not in runner:
+        raise ConfigError("method.runner.access", "(missing)", " | ".join(ACCESS_LEVELS))
+    keys = RunnerKeys(**runner)
+    variant = None
+    if keys.training is not None:
+        variant = _producer(keys.training, "producer", "method.runner.training", allow)
+    hyper = _params(node, ("_target_", "_partial_", "runner"))
+    check_call(fn, hyper, "method")
+    return component_name(node["_target_"]), functools.partial(fn, **hyper), keys, variant
+
+
+def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
+    """Check every key of a composed config; a Plan of what it names, or ConfigError."""
+    from .models import DESCRIPTOR_KEYS as MODEL_KEYS
+    from .models import model_class
+    from .scenarios import DESCRIPTOR_KEYS as SCENARIO_KEYS
+    from .scenarios import scenario_function
+
+    plain = resolved(cfg)
+    missing = [g for g in GROUPS if g not in plain]
+    if missing:
+        raise ConfigError(missing[0], "(missing)", f"a config group ({missing[0]}=<option>)")
+    _check_settings(plain)
+    allow = tuple(plain["allow_targets"])
+    device = resolve_device(plain["device"])
+    _check_dataset(plain, allow)
+    _check_component(plain, "model", model_class(_node(plain, "model"), allow), MODEL_KEYS)
+    _check_component(plain, "scenario", scenario_function(_node(plain, "scenario"), allow),
+                     SCENARIO_KEYS)
+    _check_train(plain)
+    _check_eval(plain, allow)
+    sparsity = _node(plain, "sparsity")
+    _descriptor(sparsity, "sparsity")
+    pruning = _producer(sparsity, "sparsity", "sparsity", allow)
+    method, method_fn, runner, variant = _check_method(plain, allow)
+    if variant is not None and not getattr(pruning, "identity", False):
+        raise ConfigError("method.runner.training", method,
+                          "no training variant with sparsity != none (a masked "
+                          f"{method} is not defined); use sparsity=none")
+    if variant is not None and runner.same_as_role is not None:
+        raise ConfigError("method.runner.same_as_role", runner.same_as_role,
+                          "null for a method with a training variant")
+    task_node = _node(plain, "task")
+    _descriptor(task_node, "task")
+    task_cls = resolve(task_node.get("_target_"), "task", "task._target_", allow)
+    check_call(task_cls, _params(task_node, ("_target_", "name")), "task")
+    task = task_cls(plain["eval"], allow)
+    stacked = [] if getattr(pruning, "identity", False) else [pruning]
+    columns = dict(pruning.columns()) if hasattr(pruning, "columns") else {}
+    return Plan(cfg=plain, seed=int(plain["seed"]), device=device, method=method,
+                method_fn=method_fn, runner=runner, task=task, stacked=stacked,
+                columns=columns, variant=variant)
+
+
+def check_with_data(plan: Plan, env: TrainEnv) -> None:
+    """Checks that need the loaded data and split (counts against the dataset size)."""
+    for producer in [*plan.stacked, plan.variant]:
+        check = getattr(producer, "check", None)
+        if check is not None:
+            check(env)
+
+
+def user_error_line(exc: UserError) -> str:
+    return " ".join(str(exc).split())
+
+
