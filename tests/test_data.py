@@ -142,7 +142,7 @@ def test_protocol_2_bytes_only_through_latin1(tmp_path: Path) -> None:
     (lambda raw: pickle.dumps({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}),
      "'data' is not uint8 rows of 3072 pixels"),
     (lambda raw: pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}),
-     "1 labels for 2 images"),
+     r"labels of shape \(1,\) for 2 images"),
     (lambda raw: pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": [10]}),
      r"labels must be integers in \[0, 10\)"),
 ])
@@ -185,7 +185,7 @@ _IDX_DAMAGE = {  # file -> what replaces it, and what the message says
                  "BadGzipFile: Not a gzipped file"),
     "empty": ("t10k-labels-idx1-ubyte.gz", _gz(b""), "magic number missing"),
     "count_mismatch": ("train-labels-idx1-ubyte.gz", _gz(_idx_bytes(np.arange(29) % 10)),
-                       "29 labels for 30 images"),
+                       r"labels of shape \(29,\) for 30 images"),
     "label_11": ("t10k-labels-idx1-ubyte.gz", _gz(_idx_bytes(np.arange(10) + 2)),
                  r"labels must be integers in \[0, 10\)"),
 }
@@ -233,7 +233,7 @@ def test_corrupt_dataset_through_the_cli_is_one_line(tmp_path: Path) -> None:
     (lambda path: savemat(path, {"X": np.zeros((32, 32, 2)), "y": np.ones((2, 1))}),
      r"X has shape \(32, 32, 2\)"),
     (lambda path: savemat(path, {"X": np.zeros((32, 32, 3, 2)), "y": np.ones((3, 1))}),
-     "3 labels for 2 images"),
+     r"labels of shape \(3,\) for 2 images"),
 ])
 def test_unreadable_svhn_mat_is_one_line(tmp_path: Path, write, why: str) -> None:
     d = tmp_path / "svhn"

@@ -148,9 +148,9 @@ def _idx_dataset(name: str, directories: list[Path]) -> Data | None:
 
 def _check_labels(name: str, path: Path, labels: np.ndarray, count: int, k: int) -> None:
     """One integer label in [0, k) per image."""
-    if len(labels) != count:
-        raise _unreadable(name, path, f"{len(labels)} labels for {count} images")
-    if labels.dtype.kind not in "iu" or (len(labels) and not 0 <= labels.min() <= labels.max() < k):
+    if labels.shape != (count,):
+        raise _unreadable(name, path, f"labels of shape {labels.shape} for {count} images")
+    if labels.dtype.kind not in "iu" or (count and not 0 <= labels.min() <= labels.max() < k):
         raise _unreadable(name, path, f"labels must be integers in [0, {k})")
 
 
