@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
-from unlearnbench.leaderboard import main  # noqa: E402
+from unlearnbench.report.leaderboard import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from unlearnbench.schema import COLUMNS
 from unlearnbench.runner import run
+from unlearnbench.schema import COLUMNS
 
 from .conftest import FASHION_DIR, make_cfg, needs_fashion
 

@@ -122,11 +122,11 @@ def test_markdown_and_html_tables_parse(smoke: dict) -> None:
 def test_console_command_is_declared() -> None:
     tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["unlearnbench-leaderboard"] == "unlearnbench.leaderboard:main"
+    assert scripts["unlearnbench-leaderboard"] == "unlearnbench.report.leaderboard:main"
 
 
 def test_no_results_is_one_clear_error(tmp_path: Path) -> None:
-    from unlearnbench.leaderboard import main
+    from unlearnbench.report.leaderboard import main
 
     assert main([str(tmp_path), "-o", str(tmp_path / "lb")]) == 2
     assert not (tmp_path / "lb").exists()

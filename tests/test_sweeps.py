@@ -20,8 +20,8 @@ from rich.console import Console
 from unlearnbench import sweep
 from unlearnbench.cache import ModelCache
 from unlearnbench.errors import DatasetMissingError
-from unlearnbench.leaderboard import build
 from unlearnbench.preflight import _jobs, preflight
+from unlearnbench.report.leaderboard import build
 from unlearnbench.runner import run
 from unlearnbench.schema import config_hash
 from unlearnbench.validation import resolved

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import pickle
+import math
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 
-from .errors import ConfigError, DatasetMissingError
+from .errors import ConfigError, DatasetMissingError, DatasetUnreadableError
 from .params import NonNegativeFloat, OpenUnit, Range, Seed
 from .registry import resolve
+from .restricted_pickle import RefusedPickle, load_data_pickle
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,32 @@ def synthetic(data_root: Path, num_classes: int, *,
     return _make("synthetic", tr_x, tr_y, te_x, te_y, k)
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (MNIST format), gzipped or not."""
+def _unreadable(name: str, path: Path, why: str) -> DatasetUnreadableError:
+    why = " ".join(why.split())  # one line, whatever the parser said
+    return DatasetUnreadableError(
+        f"dataset={name}: {path} is unreadable ({why}); replace it with an intact copy "
+        "(delete it, then copy it again or rerun with dataset.download=true)")
+
+
+def _read_idx(name: str, path: Path, ndim: int) -> np.ndarray:
+    """Read an unsigned-byte IDX file (MNIST format) of ``ndim`` dimensions, gzipped or not;
+    a wrong magic number, size or gzip stream is a one-line DatasetUnreadableError."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip, unreadable file
+        raise _unreadable(name, path, f"{type(exc).__name__}: {exc}") from None
+    magic = bytes([0, 0, 8, ndim])
+    if raw[:4] != magic:
+        raise _unreadable(name, path, f"magic number {raw[:4].hex() or 'missing'}, "
+                                      f"expected {magic.hex()}")
+    header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    if len(raw) != header + math.prod(dims):
+        raise _unreadable(name, path, f"{len(raw)} bytes where its header {dims} says "
+                                      f"{header + math.prod(dims)}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def _find(directory: Path, stem: str) -> Path | None:
@@ -120,11 +140,27 @@ def _idx_dataset(name: str, directories: list[Path]) -> Data | None:
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     for d in directories:
-        paths = [_find(d, s) for s in stems]
-        if all(paths):
-            tr_x, tr_y, te_x, te_y = (_read_idx(p) for p in paths)  # type: ignore[arg-type]
-            return _make(name, tr_x[:, None] / 255.0, tr_y, te_x[:, None] / 255.0, te_y, 10)
+        found = [_find(d, s) for s in stems]
+        if not all(found):
+            continue
+        paths = [p for p in found if p is not None]
+        tr_x, tr_y, te_x, te_y = (_read_idx(name, p, 1 if "labels" in p.name else 3)
+                                  for p in paths)
+        for images, labels, path in ((tr_x, tr_y, paths[1]), (te_x, te_y, paths[3])):
+            _check_labels(name, path, labels, len(images), 10)
+        if tr_x.shape[1:] != te_x.shape[1:]:
+            raise _unreadable(name, paths[2], f"images of {te_x.shape[1:]} pixels, the train "
+                                              f"images are {tr_x.shape[1:]}")
+        return _make(name, tr_x[:, None] / 255.0, tr_y, te_x[:, None] / 255.0, te_y, 10)
     return None
+
+
+def _check_labels(name: str, path: Path, labels: np.ndarray, count: int, k: int) -> None:
+    """One integer label in [0, k) per image."""
+    if labels.shape != (count,):
+        raise _unreadable(name, path, f"labels of shape {labels.shape} for {count} images")
+    if labels.dtype.kind not in "iu" or (count and not 0 <= labels.min() <= labels.max() < k):
+        raise _unreadable(name, path, f"labels must be integers in [0, {k})")
 
 
 def _mnist_like(name: str, folder: str, tv_class: str, data_root: Path, download: bool,
@@ -153,10 +189,26 @@ def mnist(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
     return _mnist_like("mnist", "MNIST", "MNIST", data_root, download)
 
 
-def _unpickle(path: Path) -> dict:
-    # CIFAR's official distribution format is a Python pickle; read only from the data root.
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
+def _cifar_batch(name: str, path: Path, label_key: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) in [0, 1] and labels of one CIFAR batch file, a Python pickle:
+    read with an unpickler that refuses anything but plain data and numpy arrays."""
+    try:
+        batch = load_data_pickle(path)
+    except RefusedPickle as exc:
+        raise DatasetUnreadableError(
+            f"dataset={name}: refused to load {path}: it asks for {exc}, which a CIFAR batch "
+            "never contains (it may be crafted to run code); replace it with the official "
+            "download") from None
+    except Exception as exc:  # truncated or not a pickle: whatever the unpickler tripped on
+        raise _unreadable(name, path, f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(batch, dict) or not {"data", label_key} <= batch.keys():
+        raise _unreadable(name, path, f"not a dict with 'data' and '{label_key}'")
+    data, labels = batch["data"], np.asarray(batch[label_key])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % 3072:
+        raise _unreadable(name, path, "'data' is not uint8 rows of 3072 pixels")
+    images = data.reshape(-1, 3, 32, 32)
+    _check_labels(name, path, labels, len(images), k)
+    return images / 255.0, labels
 
 
 def _read_cifar(root: Path, folder: str, train_files: list[str], label_key: str,
@@ -165,9 +217,7 @@ def _read_cifar(root: Path, folder: str, train_files: list[str], label_key: str,
     files = [d / f for f in [*train_files, "test"]]
     if not all(f.is_file() for f in files):
         return None
-    batches = [_unpickle(f) for f in files]
-    x = [b["data"].reshape(-1, 3, 32, 32) / 255.0 for b in batches]
-    y = [np.asarray(b[label_key]) for b in batches]
+    x, y = zip(*(_cifar_batch(f"cifar{k}", f, label_key, k) for f in files), strict=True)
     return _make(f"cifar{k}", np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], k)
 
 
@@ -205,8 +255,15 @@ def svhn(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
         raise _missing("svhn", [root], "train_32x32.mat and test_32x32.mat")
     parts = []
     for f in files:
-        m = loadmat(f)
-        parts += [np.transpose(m["X"], (3, 2, 0, 1)) / 255.0, m["y"].ravel() % 10]  # label 10 is 0
+        try:
+            m = loadmat(f)
+            images, labels = m["X"], m["y"].ravel()
+        except Exception as exc:  # not a .mat, truncated, HDF5 (v7.3), no X or y
+            raise _unreadable("svhn", f, f"{type(exc).__name__}: {exc}") from None
+        if images.ndim != 4 or images.shape[:3] != (32, 32, 3):
+            raise _unreadable("svhn", f, f"X has shape {images.shape}, expected (32, 32, 3, N)")
+        _check_labels("svhn", f, labels, images.shape[3], 11)  # SVHN writes digit 0 as 10
+        parts += [np.transpose(images, (3, 2, 0, 1)) / 255.0, labels % 10]
     return _make("svhn", *parts, 10)
 
 

@@ -15,3 +15,7 @@ class ConfigError(UserError):
 
 class DatasetMissingError(UserError):
     """A dataset's files are absent and downloading is not allowed (or impossible offline)."""
+
+
+class DatasetUnreadableError(DatasetMissingError):
+    """A dataset's file is present but truncated, corrupt or not in its format: replace it."""

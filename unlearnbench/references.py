@@ -108,7 +108,8 @@ class References:
                     "forget_sha256": self.env.split.digest,
                     "eval": canonical_json(self.cfg.get("eval")),
                     "task": canonical_json(self.cfg.get("task"))}
-        return self.cache.memo(material, lambda: evaluate(ref.model, self.env))
+        return self.cache.memo(material, lambda: evaluate(ref.model, self.env),
+                               tied_to=ref.weights_sha256)
 
 
 class _Lookup:

@@ -64,6 +64,8 @@ class RunnerKeys:
     access: Literal["full", "forget_only", "zero_shot"]
     training: Mapping[str, Any] | None = None    # a producer config: a training variant
     same_as_role: Literal["retrain"] | None = None  # the output is that reference itself
+    tasks: list[str] = field(default_factory=lambda: ["classification"])  # tasks it serves
+    forgets_classes: bool = False  # needs a class-wise forget set (its split has classes)
 
 
 @dataclass
@@ -262,6 +264,9 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
                           "null for a method with a training variant")
     task_node = _node(plain, "task")
     _descriptor(task_node, "task")
+    if task_node["name"] not in runner.tasks:
+        raise ConfigError("method", method, f"a method for task={task_node['name']} "
+                          f"(method={method} serves {', '.join(runner.tasks)})")
     task_cls = resolve(task_node.get("_target_"), "task", "task._target_", allow)
     check_call(task_cls, _params(task_node, ("_target_", "name")), "task")
     task = task_cls(plain["eval"], allow)
@@ -274,6 +279,9 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
 
 def check_with_data(plan: Plan, env: TrainEnv) -> None:
     """Checks that need the loaded data and split (counts against the dataset size)."""
+    if plan.runner.forgets_classes and not env.split.forget_classes:
+        raise ConfigError("scenario", plan.cfg["scenario"]["name"],
+                          f"classwise (method={plan.method} forgets whole classes)")
     for producer in [*plan.stacked, plan.variant]:
         check = getattr(producer, "check", None)
         if check is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -43,3 +46,23 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
     render(rows, f"sweep summary: {len(rows)} job(s){note} -> {sweep_dir / 'summary.csv'}",
            console, cols)
     return rows
+
+
+@dataclass
+class Table:
+    """One leaderboard table: a dataset x model x scenario (x context) and its ranked rows."""
+
+    dataset: str
+    model: str
+    scenario: str
+    context: str
+    rows: list[dict[str, Any]]
+
+    @property
+    def title(self) -> str:
+        base = f"{self.dataset} · {self.model} · {self.scenario}"
+        return f"{base} ({self.context})" if self.context else base
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "_", self.title).strip("_").lower()

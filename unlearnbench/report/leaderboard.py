@@ -7,6 +7,10 @@ over seeds into one table per dataset x model x scenario, methods ranked by avg_
 writes ``LEADERBOARD.md``, ``leaderboard.csv`` (tidy: one row per table row and metric),
 ``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup).
 Jobs without a ``done`` marker are ignored and counted; failed jobs are shown as failed.
+A finished job whose files are unreadable (not UTF-8, not CSV, missing columns, a seed or
+metric that is not a number, bad YAML) is skipped with a one-line warning naming the file.
+Files are read as plain data: YAML without tags or interpolation (a `${oc.env:...}` stays text),
+and everything from them is escaped before it goes into LEADERBOARD.md or the HTML page.
 No torch import: it reads files only.
 """
 
@@ -18,26 +22,52 @@ import math
 import re
 import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import OmegaConf
+import yaml
 
-from .results import DONE
+from ..errors import UserError
+from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
+from .tables import Table
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SCORES = ["UA", "RA", "TA", "FTA", "MIA"]
-GAPS = ["gap_UA", "gap_RA", "gap_TA", "gap_MIA"]
-SHOWN = SCORES + ["avg_gap", "RTE_s", "speedup"]
+SHOWN = [*SCORES, AVG_GAP, *COST]
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
-IGNORED = {"seed", "device", "progress", "results_dir", "cache_dir", "data_root", "hydra"}
+IGNORED = {"seed", "device", *NON_SEMANTIC_KEYS}
 NO_SPARSITY = ("", "none", "dense")
 REFERENCE, ORIGINAL = "retrain", "original (before unlearning)"
+TEXT_COLUMNS = ["dataset", "model", "scenario", "method", "role", "status"]
+PROG = "unlearnbench-leaderboard"
+
+
+class BadJob(Exception):
+    """A finished job whose files cannot be used; the message starts with the file."""
+
+
+def _one_line(text: object) -> str:
+    """Control characters (a newline in a hostile folder name or reason) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {_one_line(message)}", file=sys.stderr)
+
+
+def _short(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)  # str: numpy scalars plainly
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _read_yaml(path: Path) -> Any:
+    """Plain YAML: no tags, and no interpolation (`${oc.env:HOME}` stays that text)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
@@ -52,9 +82,58 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
 def _config(job_dir: Path) -> dict[str, str]:
     """The job's resolved config, flattened to dotted keys (empty if it was not saved)."""
     path = job_dir / "config.yaml"
-    if not path.is_file():
+    if not path.exists():
         return {}
-    return _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+    try:
+        node = _read_yaml(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BadJob(f"{path}: unreadable YAML ({type(exc).__name__}: "
+                     f"{' '.join(str(exc).split())})") from None
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise BadJob(f"{path}: not a mapping of config keys")
+    return _flatten(node)
+
+
+def _read_metrics(csv: Path) -> pd.DataFrame:
+    """A job's metrics.csv, checked: the schema's key columns, integer seeds, numeric metrics,
+    one row per role."""
+    if not csv.is_file():
+        raise BadJob(f"{csv}: not a regular file")
+    try:
+        df = pd.read_csv(csv, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        why = "empty file" if isinstance(exc, pd.errors.EmptyDataError) else \
+            f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        raise BadJob(f"{csv}: unreadable ({why})") from None
+    missing = [c for c in [*TEXT_COLUMNS, "seed"] if c not in df.columns]
+    if missing:
+        raise BadJob(f"{csv}: missing column(s) {', '.join(missing)}")
+    if df.empty:
+        raise BadJob(f"{csv}: no rows")
+    for c in TEXT_COLUMNS:
+        if df[c].isna().any():
+            raise BadJob(f"{csv}: empty {c} in row {int(df[c].isna().idxmax()) + 1}")
+        df[c] = df[c].astype(str)
+    seeds = pd.to_numeric(df["seed"], errors="coerce")
+    bad = seeds.isna() | (seeds != seeds.round())
+    if bad.any():
+        i = int(bad.idxmax())
+        raise BadJob(f"{csv}: seed {_short(df['seed'].iat[i])} in row {i + 1} is not an integer")
+    df["seed"] = seeds.astype("int64")
+    for m in [m for m in METRICS if m in df.columns]:
+        values = pd.to_numeric(df[m], errors="coerce")
+        bad = values.isna() & df[m].notna()
+        if bad.any():
+            i = int(bad.idxmax())
+            raise BadJob(f"{csv}: {m} {_short(df[m].iat[i])} in row {i + 1} is not a number")
+        df[m] = values
+    if df["role"].duplicated().any():
+        role = df["role"][df["role"].duplicated()].iat[0]
+        raise BadJob(f"{csv}: more than one row for role {_short(role)}")
+    df["reason"] = df["reason"].fillna("").astype(str) if "reason" in df else ""
+    return df
 
 
 def _sparsity(cfg: dict[str, str]) -> str:
@@ -84,22 +163,29 @@ class Jobs:
     finished: int = 0
     unfinished: int = 0
     commands: list[str] = field(default_factory=list)
+    skipped: int = 0
 
 
 def _sweep_command(multirun_yaml: Path) -> str | None:
-    """The `unlearnbench -m ...` line that produced a sweep folder, from Hydra's record."""
+    """The `unlearnbench -m ...` line that produced a sweep folder, from Hydra's record, with
+    the overrides as typed (never resolved)."""
     try:
-        saved = OmegaConf.load(multirun_yaml)
-        task = list(saved.hydra.overrides.task)
-        extra = [o for o in saved.hydra.overrides.hydra if not o.startswith("hydra.mode=")]
-    except Exception:
+        overrides = _read_yaml(multirun_yaml)["hydra"]["overrides"]
+        task, extra = overrides["task"] or [], overrides.get("hydra") or []
+        if not all(isinstance(o, str | int | float) for o in [*task, *extra]):
+            raise TypeError("overrides are not a list of strings")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, LookupError, TypeError,
+            AttributeError) as exc:
+        _warn(f"ignoring {multirun_yaml}: not a Hydra multirun record ({type(exc).__name__}: "
+              f"{exc})")
         return None
+    extra = [o for o in map(str, extra) if not o.startswith("hydra.mode=")]
     return "unlearnbench -m " + " ".join(shlex.quote(str(o)) for o in [*task, *extra])
 
 
 def load(dirs: Sequence[Path]) -> Jobs:
     """Read every finished job below ``dirs``; tag rows with table, context and variant."""
-    frames, configs, unfinished, commands = [], [], 0, []
+    frames, configs, unfinished, commands, skipped = [], [], 0, [], 0
     for root in dirs:
         for record in sorted(root.rglob("multirun.yaml")):
             command = _sweep_command(record)
@@ -109,12 +195,17 @@ def load(dirs: Sequence[Path]) -> Jobs:
             if not (csv.parent / DONE).exists():
                 unfinished += 1
                 continue
-            df = pd.read_csv(csv)
+            try:
+                df, cfg = _read_metrics(csv), _config(csv.parent)
+            except BadJob as exc:
+                _warn(f"skipping {exc}")
+                skipped += 1
+                continue
             df["job"] = str(csv.parent)
             frames.append(df)
-            configs.append(_config(csv.parent))
+            configs.append(cfg)
     if not frames:
-        return Jobs(pd.DataFrame(), 0, unfinished, commands)
+        return Jobs(pd.DataFrame(), 0, unfinished, commands, skipped)
     for df, cfg in zip(frames, configs, strict=True):
         df["sparsity"] = _sparsity(cfg)
     jobs = pd.concat(frames, ignore_index=True)
@@ -136,7 +227,7 @@ def load(dirs: Sequence[Path]) -> Jobs:
         var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_"))
         for name, cfg in zip(names, cfgs, strict=True):
             jobs.loc[jobs.job == name, "variant"] = _label(cfg, var_keys)
-    return Jobs(jobs, len(frames), unfinished, commands)
+    return Jobs(jobs, len(frames), unfinished, commands, skipped)
 
 
 def _row_label(method: str, sparsity: str, variant: str) -> str:
@@ -150,7 +241,7 @@ def _aggregate(rows: pd.DataFrame) -> dict[str, Any]:
     failed = rows[rows.status != "ok"]
     out: dict[str, Any] = {"n": len(ok), "n_failed": len(failed),
                            "failures": [f"seed {int(r.seed)}: {r.get('reason', '')}"
-                                        for _, r in failed.iterrows()]}
+                                        for _, r in failed.iterrows()]}  # seeds checked on read
     for m in METRICS:
         values = pd.to_numeric(ok[m], errors="coerce") if m in ok else pd.Series(dtype=float)
         values = values.dropna()
@@ -167,31 +258,10 @@ def _original_rows(table: pd.DataFrame) -> pd.DataFrame:
         if not {"original", "retrain"} <= set(roles.index):
             continue
         orig, ref = roles.loc["original"].copy(), roles.loc["retrain"]
-        for x in ("UA", "RA", "TA", "MIA"):
-            orig[f"gap_{x}"] = abs(float(orig[x]) - float(ref[x]))
-        orig["avg_gap"] = sum(orig[g] for g in GAPS) / len(GAPS)
+        for column, value in gap_metrics(orig, ref, GAP_METRICS).items():
+            orig[column] = value
         out.append(orig)
     return pd.DataFrame(out).drop_duplicates(subset=["seed"]) if out else pd.DataFrame()
-
-
-@dataclass
-class Table:
-    """One leaderboard table: a dataset x model x scenario (x context) and its ranked rows."""
-
-    dataset: str
-    model: str
-    scenario: str
-    context: str
-    rows: list[dict[str, Any]]
-
-    @property
-    def title(self) -> str:
-        base = f"{self.dataset} · {self.model} · {self.scenario}"
-        return f"{base} ({self.context})" if self.context else base
-
-    @property
-    def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9]+", "_", self.title).strip("_").lower()
 
 
 def build_tables(jobs: Jobs) -> list[Table]:
@@ -291,18 +361,39 @@ def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
 
 def _stats(jobs: Jobs) -> str:
     failed = int(((jobs.rows.role == "unlearned") & (jobs.rows.status != "ok")).sum())
+    skipped = f"; {jobs.skipped} unreadable job(s) skipped" if jobs.skipped else ""
     return (f"{jobs.finished} finished job(s), {failed} failed; "
-            f"{jobs.unfinished} unfinished job(s) ignored.")
+            f"{jobs.unfinished} unfinished job(s) ignored{skipped}.")
+
+
+_MD_SYNTAX = re.compile(r"([\\`*\[\]|])")
+
+
+def md(text: object) -> str:
+    """Text from result files made inert in markdown, on one line: raw HTML escaped, and the
+    backslash, code, emphasis, link and table-cell characters backslash-escaped."""
+    flat = " ".join(str(text).splitlines())
+    return html.escape(_MD_SYNTAX.sub(r"\\\1", flat), quote=False)
+
+
+def _code_block(lines: list[str]) -> str:
+    """An indented code block: every markdown dialect shows it verbatim (never as HTML), and
+    with every line indented, nothing in it can end it."""
+    return textwrap.indent("\n".join(lines), "    ", predicate=lambda line: True)
 
 
 def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
                    plots: dict[str, list[str]]) -> None:
+    # Commands stay verbatim (copy-pasteable) in a code block, which is never parsed as HTML;
+    # everything else from the files goes through md().
     lines = ["# unlearnbench leaderboard", "", "Regenerate (from the repository root):", "",
-             "```bash", *_commands(jobs, argv), "```", "", _stats(jobs), "", LEGEND, ""]
+             _code_block(_commands(jobs, argv)), "", md(_stats(jobs)), "", LEGEND, ""]
     for t in tables:
-        lines += [f"## {t.title}", "", frame(t).to_markdown(index=False, disable_numparse=True),
+        shown = frame(t)
+        shown["method"] = shown["method"].map(md)
+        lines += [f"## {md(t.title)}", "", shown.to_markdown(index=False, disable_numparse=True),
                   ""]
-        failures = [f"- {r['label']}, {f}" for r in t.rows for f in r["failures"]]
+        failures = [f"- {md(r['label'])}, {md(f)}" for r in t.rows for f in r["failures"]]
         if failures:
             lines += ["Failed:", "", *failures, ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots.get(t.slug, [])] + [""]
@@ -336,8 +427,9 @@ def build(dirs: Sequence[Path], out: Path, argv: Sequence[str]) -> list[Table]:
 
     jobs = load(dirs)
     if jobs.rows.empty:
-        raise FileNotFoundError(f"no finished job (metrics.csv with a `{DONE}` marker) under "
-                                + ", ".join(map(str, dirs)))
+        skipped = f" ({jobs.skipped} unreadable, skipped)" if jobs.skipped else ""
+        raise UserError(f"no usable finished job (metrics.csv with a `{DONE}` marker){skipped} "
+                        "under " + ", ".join(map(str, dirs)))
     tables = build_tables(jobs)
     out.mkdir(parents=True, exist_ok=True)
     plots = {t.slug: draw(t, out / "plots") for t in tables}
@@ -363,10 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     try:
         if missing:
-            raise FileNotFoundError(f"no such folder: {', '.join(missing)}")
+            raise UserError(f"no such folder: {', '.join(missing)}")
         build(args.dirs, args.out, argv)
-    except FileNotFoundError as exc:
-        print(f"unlearnbench-leaderboard: error: {exc}", file=sys.stderr)
+    except (UserError, OSError) as exc:  # no usable job; an output folder we cannot write
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -12,14 +12,14 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-if TYPE_CHECKING:
-    from .leaderboard import Table
+from .tables import Table
 
 AXES = ["UA", "RA", "TA", "FTA", "MIA"]
+PLAIN = {"parse_math": False}  # labels come from result files: a `$` is text, not mathtext
 
 
 def _finite(r: dict[str, Any], m: str) -> bool:
-    return not math.isnan(r[m][0])
+    return math.isfinite(r[m][0])
 
 
 def radar(table: Table, path: Path) -> Path | None:
@@ -48,8 +48,8 @@ def radar(table: Table, path: Path) -> Path | None:
         ax.set_xticks(angles, axes, fontsize=8)
         ax.set_ylim(0, 100)
         ax.set_yticks([25, 50, 75, 100], ["", "", "", ""])
-        ax.set_title(f"{r['label']}\navg_gap {r['avg_gap'][0]:.2f}", fontsize=9)
-    fig.suptitle(f"{table.title}: metrics (%) vs retrain (dashed)", fontsize=10)
+        ax.set_title(f"{r['label']}\navg_gap {r['avg_gap'][0]:.2f}", fontsize=9, **PLAIN)
+    fig.suptitle(f"{table.title}: metrics (%) vs retrain (dashed)", fontsize=10, **PLAIN)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -70,11 +70,11 @@ def scatter(table: Table, path: Path) -> Path | None:
                     xerr=0 if math.isnan(speed_sd) else speed_sd, fmt="*" if ref else "o",
                     color="k" if ref else f"C{i % 10}", ms=10 if ref else 6, capsize=3)
         ax.annotate(r["label"], (speed, gap), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+                    fontsize=8, **PLAIN)
     ax.set_xscale("log")
     ax.set_xlabel("speedup over retraining (×, log scale)")
     ax.set_ylabel("avg_gap to retrain (lower is better)")
-    ax.set_title(table.title, fontsize=10)
+    ax.set_title(table.title, fontsize=10, **PLAIN)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
