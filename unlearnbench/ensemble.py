@@ -148,7 +148,7 @@ def train_ensemble(
 
     batched_loss = vmap(member_loss)
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    momentum: dict[str, torch.Tensor] = {}
+    opt = _stacked_sgd(list(params.values()), recipe)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
     with stopwatch(device) as clock, progress_bar(progress) as bar:
         task = bar.add_task(desc, total=recipe.epochs * steps_per_epoch, info="")
@@ -157,11 +157,12 @@ def train_ensemble(
                                  for k, g in enumerate(generators)])
             for step in range(steps_per_epoch):
                 batch = order[:, step * recipe.batch_size:(step + 1) * recipe.batch_size]
-                lr = recipe.lr_at(epoch + step / steps_per_epoch)
+                for group in opt.param_groups:
+                    group["lr"] = recipe.lr_at(epoch + step / steps_per_epoch)
                 losses = batched_loss(params, buffers, x[batch], labels.gather(1, batch))
-                grads = torch.autograd.grad(losses.sum(), list(params.values()))
-                with torch.no_grad():
-                    _sgd_step(params, grads, momentum, lr, recipe)
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()   # member k's loss reaches only member k's weights
+                opt.step()
                 if step % 20 == 0 or step == steps_per_epoch - 1:
                     worst = losses.detach().abs().max().item()
                     if not math.isfinite(worst):
@@ -174,21 +175,16 @@ def train_ensemble(
     return trained, clock["seconds"]
 
 
-def _sgd_step(params: dict[str, torch.Tensor], grads: Sequence[torch.Tensor],
-              momentum: dict[str, torch.Tensor], lr: float, recipe: Recipe) -> None:
-    """One ``torch.optim.SGD`` step (dampening 0, no Nesterov) on the stacked weights, with
-    the same tensor operations in the same order, so each member matches its own optimiser."""
-    for (name, p), g in zip(params.items(), grads, strict=True):
-        if recipe.weight_decay != 0:
-            g = g.add(p, alpha=recipe.weight_decay)
-        if recipe.momentum != 0:
-            buf = momentum.get(name)
-            if buf is None:
-                buf = momentum[name] = torch.clone(g).detach()
-            else:
-                buf.mul_(recipe.momentum).add_(g, alpha=1)
-            g = buf
-        p.add_(g, alpha=-lr)
+def _stacked_sgd(params: list[torch.Tensor], recipe: Recipe) -> torch.optim.SGD:
+    """``torch.optim.SGD`` over the stacked weights: its update is elementwise, so each
+    member's slice gets exactly the update its own optimiser would give it. The fused kernel
+    (one pass over each tensor) computes the same arithmetic and is several times faster on
+    the large stacked tensors; where a device lacks it, the default implementation runs."""
+    kwargs = dict(lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    try:
+        return torch.optim.SGD(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError):
+        return torch.optim.SGD(params, **kwargs)
 
 
 @torch.no_grad()
