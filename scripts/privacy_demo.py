@@ -130,7 +130,7 @@ def main() -> None:
         name = f"ft {epochs} ep, lr {lr:g}"
         out[name], timings[f"{name}_s"] = train_ensemble(
             build, data.train_x, data.train_y, ft_recipe, [s + 1 for s in seeds],
-            init=originals, indices_per_member=retain_rows)
+            init_states=originals, indices_per_member=retain_rows)
     start = time.perf_counter()
     out = {name: outputs(ensemble) for name, ensemble in out.items()}
     timings["predict_s"] = time.perf_counter() - start

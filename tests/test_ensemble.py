@@ -80,7 +80,7 @@ def test_unlearning_from_trained_members_with_own_labels_and_objective(digits) -
     unlearned, _ = train_ensemble(build, digits.train_x, digits.train_y, then, SEEDS,
                                   indices_per_member=[forget] * len(SEEDS),
                                   labels_per_member=labels, objective=negated_cross_entropy,
-                                  init=originals)
+                                  init_states=originals)
     for k, seed in enumerate(SEEDS):
         alone = _alone(build, digits, then, seed, init=originals.member_state(k),
                        indices=forget, labels=labels[k], objective=negated_cross_entropy)

@@ -1,7 +1,7 @@
 """N small models of one architecture trained at once, as one vectorised ensemble.
 
 Member k follows ``training.fit`` exactly: initialised by ``torch.manual_seed(seeds[k]);
-build_model()`` (or taken from ``init``), its data order drawn from its own
+build_model()`` (or taken from ``init_states``), its data order drawn from its own
 ``torch.Generator().manual_seed(seeds[k])``, batches as index slices of ``indices[k]``, the
 recipe's learning rate per step and SGD with momentum and weight decay applied as
 ``torch.optim.SGD`` applies them. The members' weights are stacked along a leading axis and one
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .training import DivergenceError, Objective, Recipe, progress_bar, stopwatch
+from .training import DivergenceError, Objective, Recipe, autocast, progress_bar, stopwatch
 
 ModelBuilder = Callable[[], nn.Module]
 
@@ -113,16 +113,16 @@ def train_ensemble(
     indices_per_member: torch.Tensor | Sequence[torch.Tensor] | None = None,
     labels_per_member: torch.Tensor | None = None,
     objective: Objective = F.cross_entropy,
-    init: Ensemble | None = None,
+    init_states: Ensemble | None = None,
     progress: bool = False,
     desc: str = "ensemble",
 ) -> tuple[Ensemble, float]:
     """Train N = len(seeds) models at once; returns the trained ensemble and wall seconds.
 
-    ``seeds[k]`` seeds member k's data order and, without ``init``, its initialisation.
+    ``seeds[k]`` seeds member k's data order and, without ``init_states``, its initialisation.
     ``indices_per_member``: [N, n] (or N equal-length tensors) of rows of ``x`` each member
     trains on; ``labels_per_member``: [N, len(x)] labels replacing ``y`` per member (random
-    labels); ``init``: start from these weights (e.g. N trained originals, for unlearning).
+    labels); ``init_states``: start from these weights (e.g. N trained originals, to unlearn).
     ``objective(logits, labels)`` must be vmap-compatible (cross-entropy, its negation).
     """
     if recipe.augment:
@@ -130,9 +130,10 @@ def train_ensemble(
                          "crop and flip would need each member's own random stream)")
     device = x.device
     n_members = len(seeds)
-    state = (init if init is not None else init_ensemble(build_model, seeds)).to(device)
+    state = (init_states if init_states is not None
+             else init_ensemble(build_model, seeds)).to(device)
     if state.size != n_members:
-        raise ValueError(f"init has {state.size} members, seeds has {n_members}")
+        raise ValueError(f"init_states has {state.size} members, seeds has {n_members}")
     rows = _member_rows(indices_per_member, n_members, len(x), device)
     labels = (y.expand(n_members, -1) if labels_per_member is None
               else torch.as_tensor(labels_per_member, device=device))
@@ -159,7 +160,8 @@ def train_ensemble(
                 batch = order[:, step * recipe.batch_size:(step + 1) * recipe.batch_size]
                 for group in opt.param_groups:
                     group["lr"] = recipe.lr_at(epoch + step / steps_per_epoch)
-                losses = batched_loss(params, buffers, x[batch], labels.gather(1, batch))
+                with autocast(device):   # bf16 on CUDA, as fit; a no-op on CPU
+                    losses = batched_loss(params, buffers, x[batch], labels.gather(1, batch))
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()   # member k's loss reaches only member k's weights
                 opt.step()
@@ -198,8 +200,11 @@ def predict_ensemble(build_model: ModelBuilder, ensemble: Ensemble, x: torch.Ten
         return functional_call(template, (p, b), (xb,))
 
     batched = vmap(member_logits, in_dims=(0, 0, None))
-    outs = [batched(ensemble.params, ensemble.buffers, x[i:i + batch_size]).float()
-            for i in range(0, len(x), batch_size)]
+    outs = []
+    for start in range(0, len(x), batch_size):
+        with autocast(x.device):
+            outs.append(batched(ensemble.params, ensemble.buffers,
+                                x[start:start + batch_size]).float())
     if not outs:
         return torch.empty(ensemble.size, 0, 0, device=x.device)
     return torch.cat(outs, dim=1)
