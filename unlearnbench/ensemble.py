@@ -1,6 +1,7 @@
 """N small models of one architecture trained at once, as one vectorised ensemble.
 
-Member k follows ``training.fit`` exactly: initialised by ``torch.manual_seed(seeds[k]);
+Member k follows ``training.fit``'s procedure step for step (equal to it up to float rounding
+of the batched kernels): initialised by ``torch.manual_seed(seeds[k]);
 build_model()`` (or taken from ``init_states``), its data order drawn from its own
 ``torch.Generator().manual_seed(seeds[k])``, batches as index slices of ``indices[k]``, the
 recipe's learning rate per step and SGD with momentum and weight decay applied as
