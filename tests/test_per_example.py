@@ -128,3 +128,13 @@ def test_bad_input_is_refused() -> None:
         ulira_accuracy(np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="at least 4"):
         ceiling(klom, np.zeros((3, 2)))
+
+
+def test_klom_reference_right_edge_gives_nan_fixed_counts_it() -> None:
+    """All retrain margins at the joint maximum: eval.py's digitize drops them all (nan);
+    the nan example is left out of the mean; mode="fixed" scores the separation."""
+    unlearned = np.column_stack([np.linspace(-1, 1, 8), np.linspace(-1, 1, 8)])
+    retrain = np.column_stack([np.full(8, 5.0), np.linspace(-1, 1, 8)])
+    ref = klom(unlearned, retrain)
+    assert np.isnan(ref.per_example[0]) and ref.per_example[1] == 0 and ref.value == 0
+    assert klom(unlearned, retrain, mode="fixed").per_example[0] > 10

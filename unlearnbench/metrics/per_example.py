@@ -272,7 +272,8 @@ def klom(unlearned: np.ndarray, retrain: np.ndarray, *, bins: int = KLOM_BINS,
     """KLoM from margins [models, examples]: per example, both sides' margins (clipped to
     +-KLOM_CLIP) are binned on ``bins`` equal bins spanning their joint range and the KL
     divergence of the two histograms is taken, the second side's probability floored at
-    KLOM_EPS where the first is positive. ``value`` is the mean over examples.
+    KLOM_EPS where the first is positive. ``value`` is the mean over examples (leaving out
+    the nan ones of ``mode="reference"``, which ``per_example`` keeps).
 
     ``direction``: the reference (run.py) passes the retrain margins first, so its KLoM is
     KL(retrain || unlearned) ("retrain_unlearned"); eval.py's argument names suggest the
@@ -303,7 +304,9 @@ def klom(unlearned: np.ndarray, retrain: np.ndarray, *, bins: int = KLOM_BINS,
         q = q / q.sum(axis=1, keepdims=True)
         per_example = np.where(p > 0, p * np.log(p / q), 0.0).sum(axis=1)
     per_example = np.where(np.isnan(p).any(axis=1), np.nan, per_example)
-    return Score(float(np.mean(per_example)), per_example)
+    with np.errstate(invalid="ignore"):
+        value = float(np.nanmean(per_example)) if (~np.isnan(per_example)).any() else np.nan
+    return Score(value, per_example)
 
 
 def _bin_probabilities(values: np.ndarray, edges: np.ndarray, bins: int, mode: str
