@@ -15,7 +15,8 @@ from unlearnbench.training import FitOptions, Recipe, fit, predict
 
 from .conftest import CONF_DIR
 
-MODELS = {"mlp": {"name": "mlp", "hidden": [32, 16]}, "cnn": {"name": "cnn", "channels": [4, 8]}}
+MODELS = {"mlp": {"_target_": "unlearnbench.models.MLP", "name": "mlp", "hidden": [32, 16]},
+          "cnn": {"_target_": "unlearnbench.models.SmallCNN", "name": "cnn", "channels": [4, 8]}}
 SEEDS = [3, 11, 42]
 TOL = dict(rtol=1e-4, atol=1e-5)
 
