@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # The challenge's constants (metric.py).
 DELTA = 1e-5                 # the delta of (epsilon, delta)-unlearning
@@ -122,8 +123,9 @@ def epsilon_points(eps: np.ndarray, num_models: int) -> np.ndarray:
     return np.where(bucket < n_buckets, 0.5 ** np.clip(bucket, 0, None), 0.0)
 
 
-def final_score(forget_quality: float, retain_acc_unlearned, retain_acc_retrain,
-                test_acc_unlearned, test_acc_retrain) -> float:
+def final_score(forget_quality: float, retain_acc_unlearned: ArrayLike,
+                retain_acc_retrain: ArrayLike, test_acc_unlearned: ArrayLike,
+                test_acc_retrain: ArrayLike) -> float:
     """The challenge's final score F * (RA_U / RA_R) * (TA_U / TA_R), accuracies averaged over
     each ensemble's models."""
     return float(forget_quality * (np.mean(retain_acc_unlearned) / np.mean(retain_acc_retrain))
