@@ -31,6 +31,12 @@ BAD = [
     (["method=sisa", "method.runner.training.shards=0"], "method.runner.training.shards=0",
      "an integer in [1,"),
     (["method=sisa", "method.aggregation=vote"], "method.aggregation=vote", "majority"),
+    (["method=rl", "method.labels=wrong"], "method.labels=wrong", "other_class"),
+    (["method=iu", "method.direction=up"], "method.direction=up", "forget_gradient"),
+    (["method=ff", "method.zero_forgotten_head=maybe"], "method.zero_forgotten_head=maybe",
+     "auto"),
+    (["eval.metrics.mia.solver=svm"], "eval.metrics.mia.solver=svm", "interior_point"),
+    (["eval.metrics.mia.kernel_tol=0.5"], "eval.metrics.mia.kernel_tol=0.5", "(0, 1e-3]"),
 ]
 
 

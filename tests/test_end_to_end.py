@@ -88,7 +88,7 @@ def test_rl_forgets_a_class_and_ft_moves_retain_accuracy_least(tmp_path: Path) -
 @needs_fashion
 def test_fashion_mnist_from_debian_files(tmp_path: Path) -> None:
     cfg = make_cfg("dataset=fashion_mnist", "method=ft", "method.epochs=1", "train.epochs=1",
-                   "scenario=random", "scenario.fraction=0.05", "eval.metrics.mia.max_shadow=500",
+                   "scenario=random", "scenario.fraction=0.05",
                    results_dir=tmp_path)
     df = run(cfg, tmp_path / "job", Console(quiet=True)).set_index("role")
     assert FASHION_DIR.is_dir()

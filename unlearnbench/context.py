@@ -91,6 +91,7 @@ class MethodContext:
 
     method: str
     access: str
+    dataset: str                         # the dataset's name (a reference's per-dataset rule)
     recipe: Recipe
     seed: int
     device: torch.device
@@ -136,8 +137,8 @@ def method_context(env: TrainEnv, method: str, access: str,
         view_data = TrainData(data.train_x[forget], data.train_y[forget], data.num_classes)
         view_split = ForgetOnlySplit(len(forget), split.forget_classes, method)
     return MethodContext(
-        method=method, access=access, recipe=env.recipe, seed=env.seed, device=env.device,
-        num_classes=data.num_classes, input_shape=data.input_shape,
+        method=method, access=access, dataset=data.name, recipe=env.recipe, seed=env.seed,
+        device=env.device, num_classes=data.num_classes, input_shape=data.input_shape,
         forget_classes=tuple(split.forget_classes), build_model=env.build_model,
         progress=env.progress, masks=masks, variant=dict(variant or {}),
         _data=view_data, _split=view_split,

@@ -72,6 +72,9 @@ class StepObserver(Protocol):
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Regulariser = Callable[[nn.Module, float], torch.Tensor]
+# One epoch's batches in order, each (row indices into x, their labels); called with the epoch
+# number and the loop's generator at the start of every epoch.
+EpochPlan = Callable[[int, torch.Generator], list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 @dataclass
@@ -81,6 +84,7 @@ class FitOptions:
     observers: list[StepObserver] = field(default_factory=list)
     desc: str = "train"
     progress: bool = True
+    epoch_plan: EpochPlan | None = None  # default: shuffled_batches(indices, y, batch size)
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -130,6 +134,14 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Te
     return torch.where(flip, out.flip(3), out)
 
 
+def shuffled_batches(indices: torch.Tensor, y: torch.Tensor, batch_size: int) -> EpochPlan:
+    """The plain epoch: a fresh permutation of ``indices`` cut into ``batch_size`` slices."""
+    def plan(epoch: int, g: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        order = indices[torch.randperm(len(indices), generator=g).to(indices.device)]
+        return [(batch, y[batch]) for batch in order.split(batch_size)]
+    return plan
+
+
 def progress_bar(enabled: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True,
@@ -155,26 +167,25 @@ def fit(
     device = x.device
     prepare(model, device)
     indices = torch.arange(len(x), device=device) if indices is None else indices.to(device)
-    n = len(indices)
-    if n == 0:
+    if len(indices) == 0 and opts.epoch_plan is None:
         return 0.0
+    plan = opts.epoch_plan or shuffled_batches(indices, y, recipe.batch_size)
     g = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    total_steps = recipe.epochs * steps_per_epoch
     model.train()
     with stopwatch(device) as clock, progress_bar(opts.progress) as bar:
-        task = bar.add_task(opts.desc, total=total_steps, info="")
+        task = bar.add_task(opts.desc, total=None, info="")
         for epoch in range(recipe.epochs):
-            order = indices[torch.randperm(n, generator=g).to(device)]
-            for step in range(steps_per_epoch):
-                batch = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+            batches = plan(epoch, g)
+            steps_per_epoch = max(len(batches), 1)
+            bar.update(task, total=recipe.epochs * steps_per_epoch)
+            for step, (batch, yb) in enumerate(batches):
                 done = epoch + step / steps_per_epoch
                 for group in opt.param_groups:
                     group["lr"] = recipe.lr_at(done)
-                xb, yb = x[batch], y[batch]
+                xb = x[batch]
                 if recipe.augment:
                     xb = augment_batch(xb, g)
                 if device.type == "cuda":

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..context import MethodContext
 from ..masks import MaskKeeper
-from ..training import FitOptions, Objective, Regulariser, fit
+from ..training import EpochPlan, FitOptions, Objective, Regulariser, fit
 
 __all__ = ["MethodContext", "MethodOutput", "finetune", "negated_cross_entropy"]
 
@@ -44,13 +44,15 @@ def finetune(
     objective: Objective = F.cross_entropy,
     regulariser: Regulariser | None = None,
     desc: str = "unlearn",
+    epoch_plan: EpochPlan | None = None,
     **recipe_overrides: Any,
 ) -> nn.Module:
     """Run the shared training loop on ``ctx.data`` rows ``indices`` with a constant learning
     rate.
 
     The batch size, momentum, weight decay and augmentation are the training recipe's, as in
-    the reference implementations; ``labels`` replaces the training labels (random labels).
+    the reference implementations; ``labels`` replaces the training labels (random labels);
+    ``epoch_plan`` replaces the shuffled epoch over ``indices`` (batch order and labels).
     """
     recipe = replace(ctx.recipe, epochs=int(epochs), lr=float(lr), scheduler="constant",
                      **recipe_overrides)
@@ -59,5 +61,6 @@ def finetune(
     fit(model, ctx.data.train_x, ctx.data.train_y if labels is None else labels, recipe,
         seed=ctx.seed + 1, indices=indices,
         options=FitOptions(objective=objective, regulariser=regulariser, desc=desc,
-                           progress=ctx.progress, observers=observers))
+                           progress=ctx.progress, observers=observers,
+                           epoch_plan=epoch_plan))
     return model
