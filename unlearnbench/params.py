@@ -214,7 +214,8 @@ def check_call(fn: Callable[..., Any], values: Mapping[str, Any], prefix: str,
             continue
         if key not in params:
             raise ConfigError(f"{prefix}.{key}", _show(value),
-                              f"the keys {', '.join(allowed) or '(none)'}")
+                              f"the keys {', '.join(allowed)}" if allowed
+                              else f"no keys ({prefix} takes no parameters)")
         check_value(f"{prefix}.{key}", value, hints.get(key, Any))
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
                and n not in values]
