@@ -176,7 +176,9 @@ EVAL = [
       allowed="unlearnbench.metrics", old=None),
     C("+eval.metrics.x._target_=unlearnbench.metrics.nope.f", key="eval.metrics.x._target_",
       allowed="no module unlearnbench.metrics.nope", old=None),
-    C("eval.metrics=null", key="eval.metrics", allowed="a non-empty mapping", old=None),
+    C("eval.metrics=null", key="eval.metrics", allowed="at least one metric", old=None),
+    C("eval.metrics.accuracy=null", "eval.metrics.mia=null", key="eval.metrics",
+      allowed="at least one metric", old=None),
     C("+eval.foo=1", key="eval.foo=1", allowed="batch_size, metrics"),
 ]
 
@@ -189,6 +191,8 @@ SCENARIO = [
       allowed="0 < fraction < 1"),
     C("scenario=random", "scenario.fraction=1.5", key="scenario.fraction=1.5",
       allowed="0 < fraction < 1"),
+    C("scenario=random", "scenario.fraction=0.9999", key="scenario.fraction=0.9999",
+      allowed="n_train=1347"),
     C("scenario=random", "scenario.fraction=", key="scenario.fraction=",
       allowed="0 < fraction < 1"),
     C("scenario.forget_classes=5", key="scenario.forget_classes=5", allowed="a non-empty list"),
@@ -234,6 +238,8 @@ RUNNER = [
       allowed="mean_softmax, majority"),
     C("method=l1_sparse", "method.scheduler=cosine", key="method.scheduler=cosine",
       allowed="constant, linear, tanh"),
+    C("method=l1_sparse", "method.no_l1_epochs=2", key="method.no_l1_epochs=2",
+      allowed="below method.epochs=2"),
     C("method=ga", "scenario=random", "+method.runner.forgets_classes=true",
       key="scenario=random", allowed="classwise", old=None),
 ]

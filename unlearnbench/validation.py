@@ -191,8 +191,10 @@ def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
         if key == "batch_size":
             check_value("eval.batch_size", value, BatchSize)
         elif key == "metrics":
-            if not isinstance(value, Mapping) or not value:
-                raise ConfigError("eval.metrics", value, "a non-empty mapping of metric configs")
+            if not isinstance(value, Mapping) or all(m is None for m in value.values()):
+                raise ConfigError("eval.metrics", value, "a mapping with at least one metric "
+                                  "config (switch some off with eval.metrics.<name>=null, "
+                                  "not all)")
             for name, metric in value.items():
                 if metric is None:
                     continue
