@@ -50,9 +50,13 @@ def C(*args: str, key: str, allowed: str, **kw: Any) -> Case:  # noqa: N802 - a 
 
 # --- file-system arrangements (each returns a cleanup) --------------------------------------
 
+class SetupUnavailable(RuntimeError):
+    """This machine cannot make the case's arrangement (the case is skipped)."""
+
+
 def make_read_only(folder: Path) -> Callable[[], None]:
     """chmod a-w; where that does not bind (root), mark the folder immutable (chattr +i), as a
-    read-only mount would be. Raises RuntimeError where neither is possible."""
+    read-only mount would be. Raises SetupUnavailable where neither is possible."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o555)
     if not os.access(folder, os.W_OK):
@@ -64,7 +68,7 @@ def make_read_only(folder: Path) -> Callable[[], None]:
             folder.chmod(0o755)
         return undo
     folder.chmod(0o755)
-    raise RuntimeError("cannot make a read-only folder here (root without chattr)")
+    raise SetupUnavailable("cannot make a read-only folder here (root without chattr +i)")
 
 
 def _nothing() -> None:
