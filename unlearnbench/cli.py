@@ -33,11 +33,17 @@ def fail(message: str, status: int = 2) -> None:
 
 
 def _remove_created(out_dir: Path, keep: set[Path]) -> None:
-    """Remove a failed job's folder and the empty folders above it, if this run created them
-    (never a folder that existed before, never a file: a job writes its files only at the end
-    and removes them itself when that fails)."""
+    """Remove a failed job's folder and the folders above it that this run created and left
+    empty (never a folder that existed before; no file but the `multirun.yaml` Hydra wrote
+    into a sweep folder this run created: a job writes its files only at the end and removes
+    them itself when that fails)."""
     for folder in [out_dir, *out_dir.parents]:
-        if folder in keep or not folder.is_dir() or any(folder.iterdir()):
+        if folder in keep or not folder.is_dir():
+            return
+        entries = list(folder.iterdir())
+        if [p.name for p in entries if p.is_file()] == ["multirun.yaml"] and len(entries) == 1:
+            entries[0].unlink()
+        elif entries:
             return
         folder.rmdir()
 
@@ -48,7 +54,9 @@ def _job(cfg: DictConfig) -> float:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     keep = {p.resolve() for p in _checked.existing}
     if in_sweep:
-        done = sweep.find_done(out_dir, schema.config_hash(resolved(cfg)))
+        done = sweep.find_done(out_dir, schema.config_hash(resolved(cfg)),
+                               warn=lambda m: print(f"unlearnbench: warning: {m}",
+                                                    file=sys.stderr))
         if done is not None:  # a rerun of an interrupted sweep: keep what is finished
             print(f"skipped: same config already done in {done}")
             if done != out_dir:

@@ -299,16 +299,34 @@ def svhn(data_root: Path, num_classes: int, *, download: bool = False) -> Data:
     return _make("svhn", *parts, 10)
 
 
+def _paths_under(root: Path) -> set[Path]:
+    existing = {p for p in [root, *root.parents] if p.exists()}
+    return existing | (set(root.rglob("*")) if root.is_dir() else set())
+
+
+def _remove_new(root: Path, before: set[Path]) -> None:
+    """Remove what appeared under ``root`` (and ``root`` and its parents, if they appeared)
+    since ``before``: a failed download leaves no partial files in the user's data folder."""
+    for path in sorted(_paths_under(root) - before, key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        except OSError:
+            continue  # not empty (someone else's file) or already gone: leave it
+
+
 def _torchvision_download(tv_class: str, root: Path, **kwargs: Any) -> None:
     import torchvision
 
+    before = _paths_under(root)
     try:
         getattr(torchvision.datasets, tv_class)(root=str(root), download=True, **kwargs)
     except Exception as exc:  # offline, proxy, checksum: say what to do instead
+        _remove_new(root, before)
         raise DatasetMissingError(
-            f"could not download {tv_class} into {root} ({type(exc).__name__}: {exc}); "
-            "copy the files there by hand"
-        ) from exc
+            f"dataset.download: could not download {tv_class} into {root} "
+            f"({type(exc).__name__}: {exc}); copy the files there by hand (nothing partial "
+            "was kept)"
+        ) from None
 
 
 def _missing(name: str, dirs: list[Path], what: str) -> DatasetMissingError:

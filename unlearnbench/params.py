@@ -109,6 +109,14 @@ def describe(tp: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Below:
+    """The value must be smaller than another keyword parameter of the same component (a
+    rule between two parameters, e.g. epochs without a penalty below the epochs)."""
+
+    other: str
+
+
+@dataclass(frozen=True)
 class NonEmpty:
     """Marks a list that must hold at least one element."""
 
@@ -214,13 +222,29 @@ def check_call(fn: Callable[..., Any], values: Mapping[str, Any], prefix: str,
             continue
         if key not in params:
             raise ConfigError(f"{prefix}.{key}", _show(value),
-                              f"the keys {', '.join(allowed) or '(none)'}")
+                              f"the keys {', '.join(allowed)}" if allowed
+                              else f"no keys ({prefix} takes no parameters)")
         check_value(f"{prefix}.{key}", value, hints.get(key, Any))
     missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
                and n not in values]
     if missing:
         raise ConfigError(f"{prefix}.{missing[0]}", "(missing)",
                           describe(hints.get(missing[0], Any)))
+    _check_relations(params, hints, values, prefix)
+
+
+def _check_relations(params: dict[str, inspect.Parameter], hints: dict[str, Any],
+                     values: Mapping[str, Any], prefix: str) -> None:
+    """The `Below` rules between parameters, on the given values and the defaults."""
+    def value(name: str) -> Any:
+        return values[name] if name in values else params[name].default
+
+    for name in params:
+        for rule in _split_annotated(hints.get(name, Any))[1]:
+            if isinstance(rule, Below) and not value(name) < value(rule.other):
+                raise ConfigError(f"{prefix}.{name}", _show(value(name)),
+                                  f"{describe(hints[name])}, below "
+                                  f"{prefix}.{rule.other}={_show(value(rule.other))}")
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:

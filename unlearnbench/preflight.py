@@ -27,23 +27,27 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, UserError
-from .results import foreign_outputs
-from .schema import canonical_json
-from .sweep import register_resolvers
-from .validation import GROUPS, check_with_data, validate
+from .results import check_not_another_job, foreign_outputs
+from .schema import canonical_json, config_hash
+from .sweep import HASH_RESOLVER, register_resolvers
+from .validation import GROUPS, check_with_data, resolved, validate
 
 # Hydra flags after which preflight steps aside (they print, they do not run jobs).
 _PASSIVE_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
-                  "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn",
-                  "--config-dir", "-cd", "--package", "-p", "--resolve", "--experimental-rerun"}
+                  "--shell-completion", "-sc"}
+# Flags that would run jobs from configs other than conf/ (unchecked here) or from a pickle.
+_REFUSED_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                  "--experimental-rerun"}
+_RUN_FLAGS = {"-m", "--multirun", "-r", "--run"}
 _OPTION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CALLBACKS = "unlearnbench.callbacks."
+SWEEP_OUTPUTS = ("summary.csv", "summary.md")  # what a sweep writes in its folder, but Hydra's
 
 
 @dataclass
 class Checked:
-    """What main() needs after the checks: how many jobs, and for a single run the folder it
-    will write into and whether that folder existed before."""
+    """What main() needs after the checks: how many jobs, the folder the run or the sweep
+    writes into, and which of it and its parents existed before (never removed)."""
 
     jobs: int
     run_dir: Path | None = None
@@ -92,14 +96,65 @@ def _values(override: Override) -> list[str]:
     raise UserError(f"{override.input_line}: unsupported sweep syntax")
 
 
+_OVERRIDE_FORM = ("key=value, e.g. train.lr=0.1 or method=ga (+key=value adds a key, "
+                  "~key deletes one; https://hydra.cc/docs/advanced/override_grammar/basic)")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*([./][A-Za-z_][A-Za-z0-9_-]*)*$")
+
+
+def _group_options(group: str) -> list[str] | None:
+    """The options of a config group (conf/<group>/*.yaml and Hydra's own), None when
+    ``group`` is no group but a key."""
+    repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
+    if not repository.group_exists(group):
+        return None
+    return sorted(repository.get_group_options(group))
+
+
+def _check_choice(group: str, value: Any, options: list[str]) -> None:
+    """A group option is one of the group's names: never a path (`method=../../x` would read a
+    file outside conf/ and name the job folder after it)."""
+    if value is None or (isinstance(value, str) and _OPTION.match(value)
+                         and value in options):
+        return
+    raise ConfigError(group, value, ", ".join(options))
+
+
+def _check_overrides(overrides: list[str], multirun: bool) -> list[Override]:
+    """Each override on its own, before anything is composed: its syntax, its key, a key given
+    once, sweep syntax only with -m, and a group's option among the group's names."""
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    parsed, seen = [], {}
+    for text in overrides:
+        try:
+            [override] = parser.parse_overrides([text])
+        except HydraException:
+            raise UserError(f"{text} is not an override; allowed: {_OVERRIDE_FORM}") from None
+        key = override.key_or_group
+        if not _KEY.match(key):
+            raise UserError(f"{text} is not an override; allowed: {_OVERRIDE_FORM}")
+        if key in seen:
+            raise UserError(f"{key} is given twice ({seen[key]}, {text}); allowed: each key "
+                            "once on the command line")
+        seen[key] = text
+        if override.is_sweep_override() and not multirun:
+            raise ConfigError(key, text.partition("=")[2],
+                              "one value (a sweep such as a,b, choice, range or interval "
+                              "needs -m)")
+        options = _group_options(key)
+        if options is not None:
+            values = _values(override) if override.is_sweep_override() else [override.value()]
+            for value in values:
+                _check_choice(key, value, options)
+        parsed.append(override)
+    return parsed
+
+
 def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     """Each job's override list: the Cartesian product of the sweeps, from the command line
     and from the config's ``hydra.sweeper.params`` (the command line wins)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     parsed = parser.parse_overrides(overrides)
     if not multirun:
-        if any(o.is_sweep_override() for o in parsed):
-            raise UserError("sweep syntax (a,b or choice/range/interval) needs -m (multirun)")
         return [overrides]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     base = compose("config", overrides=fixed, return_hydra_config=True)
@@ -112,17 +167,32 @@ def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [list(job) for job in itertools.product(*axes)]
 
 
-def _check_choices(cfg: Any) -> None:
-    """Group options are names, not paths (`method=../../x` would read a file outside conf/);
-    Hydra's callbacks are ours."""
+def _check_hydra(cfg: Any) -> None:
+    """Hydra's own settings: group options are names (also those chosen inside a config),
+    callbacks are ours, and nothing is written into the run folder before the job ends (no
+    `.hydra/`, no log file), so a failed job leaves nothing there."""
     for group, choice in (cfg.hydra.runtime.choices or {}).items():
-        if choice is not None and not _OPTION.match(str(choice)):
-            raise ConfigError(str(group), choice, "an option name of conf/" + str(group))
+        _check_choice(str(group), choice, _group_options(str(group)) or [])
     for name, node in (cfg.hydra.callbacks or {}).items():
         target = str(node.get("_target_", ""))
         if not target.startswith(_CALLBACKS):
             raise ConfigError(f"hydra.callbacks.{name}._target_", target,
                               f"a callback under {_CALLBACKS.rstrip('.')}")
+    if cfg.hydra.output_subdir is not None:
+        raise ConfigError("hydra.output_subdir", cfg.hydra.output_subdir,
+                          "null (each job writes its resolved config.yaml itself, when it "
+                          "succeeds)")
+    for group in ("job_logging", "hydra_logging"):
+        handlers = OmegaConf.select(cfg, f"hydra.{group}.handlers") or {}
+        if any("filename" in (h or {}) for h in handlers.values()):
+            raise ConfigError(f"hydra/{group}", cfg.hydra.runtime.choices.get(f"hydra/{group}"),
+                              "stdout, disabled or none (no log file: a failed job leaves "
+                              "its folder empty)")
+    subdir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]  # type: ignore
+    if f"${{{HASH_RESOLVER}:}}" not in str(subdir):
+        raise ConfigError("hydra.sweep.subdir", subdir,
+                          f"a folder name that holds ${{{HASH_RESOLVER}:}} (the job's config "
+                          "hash), so no job of a sweep ever reuses another job's folder")
 
 
 def _check_folder(key: str, path: Path, must_write: bool = True) -> None:
@@ -170,7 +240,7 @@ def _check_job(job: list[str], data: _DataCache) -> Any:
         raise _group_error(exc) from None
     except HydraException as exc:
         raise _unknown_key_error(exc, job) from None
-    _check_choices(cfg)
+    _check_hydra(cfg)
     plan = validate(cfg)
     _check_paths(cfg)
     env = plan.task.environment(plan.cfg, torch.device("cpu"), lambda m: None, data.get(plan))
@@ -178,34 +248,61 @@ def _check_job(job: list[str], data: _DataCache) -> Any:
     return cfg
 
 
+def _run_dir(cfg: Any) -> Path:
+    """A single run's folder: new, empty, or holding a finished job of this same config;
+    never a user's files that the job would overwrite."""
+    run_dir = Path(str(cfg.hydra.run.dir))
+    foreign = foreign_outputs(run_dir)
+    if foreign:
+        raise ConfigError("hydra.run.dir", str(run_dir), "a new or empty folder (it holds "
+                          + ", ".join(foreign) + " that this run would overwrite)")
+    check_not_another_job(run_dir, config_hash(resolved(cfg)), "hydra.run.dir")
+    return run_dir
+
+
+def _sweep_dir(cfg: Any) -> Path:
+    """A sweep's folder: new, or a sweep folder (Hydra's multirun.yaml in it); never a folder
+    holding a user's summary files, which the sweep would overwrite."""
+    sweep_dir = Path(str(cfg.hydra.sweep.dir))
+    ours = (sweep_dir / "multirun.yaml").is_file()
+    foreign = [n for n in SWEEP_OUTPUTS if (sweep_dir / n).exists()] if not ours else []
+    if foreign:
+        raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a new folder or an earlier "
+                          f"sweep's (it holds {', '.join(foreign)} that this sweep would "
+                          "overwrite)")
+    return sweep_dir
+
+
 def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
     """Compose, validate and data-check every job the command line describes; UserError if
     one is bad. None when Hydra is only asked to print (--help, --cfg, ...)."""
-    if any(a.split("=")[0] in _PASSIVE_FLAGS for a in argv):
+    flags = [a.split("=")[0] for a in argv if a.startswith("-")]
+    if any(f in _PASSIVE_FLAGS for f in flags):
         return None
+    for flag in flags:
+        if flag in _REFUSED_FLAGS:
+            raise UserError(f"{flag} is not supported; allowed: the configs of conf/ with "
+                            "overrides key=value (a named experiment: +experiment=NAME)")
+        if flag not in _RUN_FLAGS:
+            raise UserError(f"{flag} is not an option; allowed: -m (a sweep), --help, --cfg "
+                            "job, and overrides key=value")
     register_resolvers()
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    overrides = [a for a in argv if not a.startswith("-")]
+    overrides = [a for a in argv if a not in _RUN_FLAGS]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(conf_dir), version_base="1.3"):
+            _check_overrides(overrides, multirun)
             jobs = _jobs(overrides, multirun)
             data = _DataCache()
             last = None
             for job in jobs:
                 last = _check_job(job, data)
-            checked = Checked(jobs=len(jobs))
-            if not multirun and last is not None:
-                HydraConfig.instance().set_config(last)  # resolves ${hydra:...} in run.dir
-                run_dir = Path(str(last.hydra.run.dir))
-                foreign = foreign_outputs(run_dir)
-                if foreign:
-                    raise ConfigError("hydra.run.dir", str(run_dir),
-                                      "a new or empty folder (it holds "
-                                      + ", ".join(foreign) + " that this run would overwrite)")
-                checked.run_dir = run_dir
-                checked.existing = {p for p in [run_dir, *run_dir.parents] if p.exists()}
-            return checked
+            assert last is not None
+            HydraConfig.instance().set_config(last)  # resolves ${hydra:...} in the folders
+            folder = _sweep_dir(last) if multirun else _run_dir(last)
+            return Checked(jobs=len(jobs), run_dir=folder,
+                           existing={p for p in [folder, *folder.parents] if p.exists()})
     except UserError:
         raise
     except (HydraException, OmegaConfBaseException, ValueError, TypeError) as exc:

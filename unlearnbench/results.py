@@ -3,6 +3,7 @@ and the console table. Torch-free."""
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .schema import COLUMNS, DONE, SHOWN
 
 
@@ -39,6 +40,29 @@ def foreign_outputs(out_dir: Path) -> list[str]:
     return [name for name in OUTPUTS if (out_dir / name).exists()]
 
 
+def finished_config_hash(out_dir: Path) -> str | None:
+    """The config hash of the finished job in ``out_dir``; None when there is none or its
+    metrics.csv cannot be read (a broken job, which a rerun of it may replace)."""
+    if not (out_dir / DONE).is_file():
+        return None
+    try:
+        with open(out_dir / "metrics.csv", newline="", encoding="utf-8") as f:
+            row = next(csv.DictReader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    value = (row or {}).get("config_hash")
+    return value or None
+
+
+def check_not_another_job(out_dir: Path, config_hash: str, key: str) -> None:
+    """A job never overwrites the finished job of another config (a rerun of the same config
+    may replace its own)."""
+    other = finished_config_hash(out_dir)
+    if other is not None and other != config_hash:
+        raise ConfigError(key, str(out_dir), f"a folder of its own (it holds the finished job "
+                          f"{other[:10]} of another config, which this job would overwrite)")
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append .npy to a name
         np.save(f, array, allow_pickle=False)
@@ -51,6 +75,8 @@ def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
     written to a temporary name and renamed; on any error every file this call wrote is
     removed again and the error is one line naming the folder."""
     written: list[Path] = []
+    if "config_hash" in df.columns and len(df):
+        check_not_another_job(out_dir, str(df["config_hash"].iloc[0]), "job folder")
 
     def put(name: str, write: Any) -> None:
         path = out_dir / name

@@ -75,6 +75,9 @@ def random(train_y: torch.Tensor, num_classes: int, seed: int, *,
     """A uniformly drawn ``fraction`` of the training set."""
     n = len(train_y)
     count = max(1, round(float(fraction) * n))
+    if count >= n:
+        raise ConfigError("scenario.fraction", fraction, "a number with 0 < fraction < 1 "
+                          f"that leaves at least one of the n_train={n} samples to retain")
     g = draw_generator(seed, 0xF0C6E7)
     return Forget(torch.randperm(n, generator=g)[:count].sort().values)
 

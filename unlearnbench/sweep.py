@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,14 @@ def _first_row(job_dir: Path) -> dict[str, Any] | None:
     return (unlearned or rows or [None])[0]
 
 
-def find_done(out_dir: Path, chash: str) -> Path | None:
-    """A finished job folder of this sweep with the same config hash, if there is one."""
+def find_done(out_dir: Path, chash: str,
+              warn: Callable[[str], None] | None = None) -> Path | None:
+    """A finished job folder of this sweep with the same config hash, if there is one. A
+    finished job in ``out_dir`` whose metrics.csv cannot be read is run again (``warn``
+    says so)."""
+    if warn is not None and (out_dir / schema.DONE).exists() and _first_row(out_dir) is None:
+        warn(f"{out_dir / 'metrics.csv'} is unreadable (not UTF-8 CSV with rows); running "
+             "this job again")
     candidates = [out_dir, *sorted(p for p in out_dir.parent.iterdir()
                                    if p.is_dir() and p != out_dir)]
     for job_dir in candidates:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -146,10 +147,12 @@ def _check_settings(cfg: Mapping[str, Any]) -> None:
         if key not in cfg:
             raise ConfigError(key, "(missing)", "set in conf/config.yaml")
     for prefix in cfg["allow_targets"]:
+        top = prefix.split(".")[0]
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.$", prefix) \
-                or prefix.startswith("unlearnbench."):
+                or top in ("unlearnbench", "builtins") or top in sys.stdlib_module_names:
             raise ConfigError("allow_targets", prefix,
-                              "module prefixes ending in a dot, e.g. mylab.methods.")
+                              "module prefixes of your own plug-ins ending in a dot, e.g. "
+                              "mylab.methods. (not unlearnbench. or the standard library)")
     for key in ("results_dir", "cache_dir", "data_root"):
         if not cfg[key].strip():
             raise ConfigError(key, "''", "a folder path")
@@ -188,8 +191,10 @@ def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
         if key == "batch_size":
             check_value("eval.batch_size", value, BatchSize)
         elif key == "metrics":
-            if not isinstance(value, Mapping) or not value:
-                raise ConfigError("eval.metrics", value, "a non-empty mapping of metric configs")
+            if not isinstance(value, Mapping) or all(m is None for m in value.values()):
+                raise ConfigError("eval.metrics", value, "a mapping with at least one metric "
+                                  "config (switch some off with eval.metrics.<name>=null, "
+                                  "not all)")
             for name, metric in value.items():
                 if metric is None:
                     continue
@@ -277,11 +282,34 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
                 columns=columns, variant=variant)
 
 
+def _check_model_fits(plan: Plan, env: TrainEnv) -> None:
+    """The model takes the dataset's images and gives one score per class: a model too deep
+    for small images (`model.channels` pooling 8x8 down to nothing) is one line here, not a
+    crash in the middle of training. Torch's RNG is left as it was."""
+    name, shape = plan.cfg["model"]["name"], tuple(env.data.input_shape)
+    state = torch.random.get_rng_state()
+    try:
+        model = env.build_model().eval()
+        with torch.no_grad():
+            out = model(env.data.train_x[:2])
+    except (RuntimeError, ValueError) as exc:
+        why = " ".join(str(exc).split())[:200]
+        raise ConfigError("model", name, f"a model that takes the {plan.cfg['dataset']['name']} "
+                          f"images of shape {shape} ({type(exc).__name__}: {why})") from None
+    finally:
+        torch.random.set_rng_state(state)
+    if tuple(out.shape) != (len(env.data.train_x[:2]), env.data.num_classes):
+        raise ConfigError("model", name, f"a model with {env.data.num_classes} outputs per "
+                          f"image (it gives shape {tuple(out.shape)})")
+
+
 def check_with_data(plan: Plan, env: TrainEnv) -> None:
-    """Checks that need the loaded data and split (counts against the dataset size)."""
+    """Checks that need the loaded data and split (counts against the dataset size, the
+    model against the image shape)."""
     if plan.runner.forgets_classes and not env.split.forget_classes:
         raise ConfigError("scenario", plan.cfg["scenario"]["name"],
                           f"classwise (method={plan.method} forgets whole classes)")
+    _check_model_fits(plan, env)
     for producer in [*plan.stacked, plan.variant]:
         check = getattr(producer, "check", None)
         if check is not None:

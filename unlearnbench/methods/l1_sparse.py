@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..params import Epochs, LearningRate, NonNegativeFloat, NonNegativeInt
+from ..params import Below, Epochs, LearningRate, NonNegativeFloat, NonNegativeInt
 from .base import MethodContext, finetune
 
 SCHEDULERS: dict[str, Callable[[float], float]] = {
@@ -49,7 +49,7 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
 
 def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: LearningRate,
             gamma: NonNegativeFloat, scheduler: Literal["constant", "linear", "tanh"] = "linear",
-            no_l1_epochs: NonNegativeInt = 0) -> nn.Module:
+            no_l1_epochs: Annotated[NonNegativeInt, Below("epochs")] = 0) -> nn.Module:
 
     def penalty(net: nn.Module, progress: float) -> torch.Tensor:
         epoch = min(int(progress * epochs), epochs - 1)  # fit passes the share of epochs done
