@@ -44,6 +44,28 @@ class Data:
         )
 
 
+VALIDATION_SALT = 0x7A11D  # one fixed draw: every tuning trial scores on the same split
+
+
+def hold_out_validation(data: Data, fraction: float) -> Data:
+    """The tuning view of ``data``: a stratified ``fraction`` of the training set (a fixed
+    draw, per class) becomes the test set and leaves the training set; the real test set is
+    dropped, so nothing downstream can read it. Normalisation stays that of the training set."""
+    y = data.train_y.cpu()
+    g = torch.Generator().manual_seed(VALIDATION_SALT)
+    held = []
+    for c in range(data.num_classes):
+        rows = torch.nonzero(y == c).squeeze(1)
+        count = min(round(fraction * len(rows)), max(len(rows) - 1, 0))
+        held.append(rows[torch.randperm(len(rows), generator=g)[:count]])
+    val = torch.cat(held).sort().values
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[val] = False
+    val, keep = val.to(data.train_y.device), keep.to(data.train_y.device)
+    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep],
+                   test_x=data.train_x[val], test_y=data.train_y[val])
+
+
 def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats."""
     tr = torch.as_tensor(train, dtype=torch.float32)
@@ -297,10 +319,12 @@ def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[...,
     return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
 
 
-def load_data(cfg: Mapping[str, Any], data_root: str | Path) -> Data:
-    """Load the configured dataset into CPU tensors."""
+def load_data(cfg: Mapping[str, Any], data_root: str | Path,
+              allow: tuple[str, ...] = ()) -> Data:
+    """Load the configured dataset into CPU tensors (``allow``: the config's allow_targets,
+    for a plug-in dataset)."""
     params = {k: v for k, v in cfg.items() if k not in DESCRIPTOR_KEYS}
-    data = loader(cfg)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
+    data = loader(cfg, allow)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
     if data.num_classes != int(cfg["num_classes"]):
         raise ConfigError("dataset.num_classes", cfg["num_classes"],
                           f"{data.num_classes} (the classes of {cfg['name']})")

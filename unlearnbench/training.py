@@ -105,15 +105,17 @@ def sync(device: torch.device) -> None:
 
 @contextlib.contextmanager
 def stopwatch(device: torch.device) -> Iterator[dict[str, float]]:
-    """Wall-clock seconds of the block, with the device synchronised at both ends."""
+    """Wall-clock seconds of the block, with the device synchronised at both ends, and the
+    process's CPU seconds (all threads), which other processes on the machine barely change."""
     result: dict[str, float] = {}
     sync(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         yield result
     finally:
         sync(device)
         result["seconds"] = time.perf_counter() - start
+        result["cpu_seconds"] = time.process_time() - cpu
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
