@@ -316,3 +316,46 @@ def test_tune_command_and_extra_are_declared() -> None:
     extras = project["optional-dependencies"]
     assert any(d.startswith("hydra-optuna-sweeper") for d in extras["tune"])
     assert any("tune" in d for d in extras["dev"])  # the test suite needs it
+
+
+def test_cpu_budget_stops_a_step_that_costs_too_much() -> None:
+    from unlearnbench.training import OverBudget, cpu_budget
+
+    def spin(seconds: float) -> None:
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    with pytest.raises(OverBudget):
+        with cpu_budget(0.05):
+            spin(2.0)
+    with cpu_budget(None):
+        spin(0.05)
+    with cpu_budget(5.0):  # under the budget: nothing happens, the timer is cleared
+        spin(0.05)
+    spin(0.1)
+
+
+def test_tuning_trial_over_max_cost_stops_as_infeasible(tmp_path: Path) -> None:
+    cfg = make_cfg(*SYNTH, "method=ft", "method.epochs=50", "validation=0.2",
+                   "tune.stop_at_max_cost=true", results_dir=tmp_path)
+    df = runner.run(cfg, console=Console(quiet=True))
+    row = df[df.role == "unlearned"].iloc[0]
+    assert row.status == "failed" and row.reason.startswith("OverBudget")
+    assert runner.objective(df, cfg) == math.inf
+
+
+def test_a_study_runs_one_protocol(tmp_path: Path) -> None:
+    """Resuming with other settings (or after the method's code changed) is one clear error;
+    only the trial count may grow."""
+    args = ["method=ga", "dataset=digits", f"results_dir={tmp_path}"]
+    (study,), _ = tuning.plan_studies(args)
+    tuning._check_protocol(study)
+    (more,), _ = tuning.plan_studies([*args, "tune.trials=50"])
+    tuning._check_protocol(more)  # a bigger budget extends the same study
+    (other,), _ = tuning.plan_studies([*args, "tune.max_cost=0.5"])
+    with pytest.raises(tuning.UserError, match="differs in: max_cost"):
+        tuning._check_protocol(other)
+    changed = tuning.Study(**{**study.__dict__, "code": "0" * 64})
+    with pytest.raises(tuning.UserError, match="method_code"):
+        tuning._check_protocol(changed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import math
 import zlib
 from collections.abc import Callable, Mapping
@@ -351,13 +352,26 @@ def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[...,
     return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
 
 
+# The datasets this process loaded last: the jobs of a sweep (and its preflight) run in one
+# process and share them (tensors are never changed in place). Two: a tuner's data and a test.
+_LOADED: dict[str, Data] = {}
+_KEEP = 2
+
+
 def load_data(cfg: Mapping[str, Any], data_root: str | Path,
               allow: tuple[str, ...] = ()) -> Data:
     """Load the configured dataset into CPU tensors (``allow``: the config's allow_targets,
-    for a plug-in dataset)."""
+    for a plug-in dataset); a dataset this process just loaded is reused."""
+    key = json.dumps([dict(cfg), str(Path(data_root).expanduser().resolve()), list(allow)],
+                     sort_keys=True, default=str)
+    if key in _LOADED:
+        return _LOADED[key]
     params = {k: v for k, v in cfg.items() if k not in DESCRIPTOR_KEYS}
     data = loader(cfg, allow)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
     if data.num_classes != int(cfg["num_classes"]):
         raise ConfigError("dataset.num_classes", cfg["num_classes"],
                           f"{data.num_classes} (the classes of {cfg['name']})")
+    while len(_LOADED) >= _KEEP:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = data
     return data

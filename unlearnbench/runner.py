@@ -26,7 +26,7 @@ from .params import keyword_parameters
 from .producers.base import Reference
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
-from .training import stopwatch, warm_up
+from .training import cpu_budget, stopwatch, warm_up
 from .validation import Plan, check_with_data, validate
 
 
@@ -48,6 +48,17 @@ def cost_ratio(seconds: float, cpu_seconds: float | None, retrain: Reference,
     return seconds / retrain.seconds if retrain.seconds > 0 else math.inf
 
 
+def _trial_budget(plan: Plan, refs: References) -> float | None:
+    """A tuning trial (``tune.stop_at_max_cost``) on a CPU stops once its step has cost
+    ``tune.max_cost`` x the retrain's CPU seconds: it is infeasible whatever it scores, so its
+    remaining epochs would be wasted. None (no limit) otherwise."""
+    tune = plan.cfg["tune"]
+    if not tune.get("stop_at_max_cost") or refs.env.device.type != "cpu":
+        return None
+    retrain_cpu = refs.get("retrain").meta.get("train_cpu_seconds")
+    return float(tune["max_cost"]) * float(retrain_cpu) if retrain_cpu else None
+
+
 def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, Any]:
     """The method on a copy of the original, timed; a failure becomes a `failed` row."""
     original = refs.get("original")
@@ -61,7 +72,7 @@ def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, An
     ctx = method_context(refs.env, plan.method, plan.runner.access,
                          masks=original.artifacts.get("masks"), variant=variant)
     try:
-        with stopwatch(refs.env.device) as clock:
+        with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
         out = out if isinstance(out, MethodOutput) else MethodOutput(out)
         if not _finite_weights(out.model):

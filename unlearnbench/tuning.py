@@ -18,6 +18,8 @@ the feasible ones) is written to ``conf/tuned/<study>.yaml`` with every trial in
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import importlib.util
 import json
 import math
 import signal
@@ -61,6 +63,7 @@ class Study:
     overrides: tuple[str, ...]   # the rest of the command line, passed to every trial
     space: dict[str, str]        # hydra.sweeper.params of conf/tune/<method>.yaml
     tune: dict[str, Any]         # the resolved `tune` node
+    code: str = ""               # sha256 of the method's module and YAML
 
     @property
     def name(self) -> str:
@@ -85,7 +88,8 @@ class Study:
                 "scenario": self.scenario,
                 "overrides": sorted(o for o in self.overrides if not o.startswith("tune.")),
                 "space": self.space, "validation": self.tune["validation"],
-                "max_cost": self.tune["max_cost"], "seed": self.tune["seed"]}
+                "max_cost": self.tune["max_cost"], "seed": self.tune["seed"],
+                "method_code": self.code}
 
 
 # -- which studies a command line asks for
@@ -165,7 +169,17 @@ def _study(method: str, dataset: str, model: str, scenario: str, rest: list[str]
     space = {str(k): str(v) for k, v in (cfg.hydra.sweeper.params or {}).items()}
     plain = resolved(cfg)
     dataclass_call_check(TuneSettings, plain["tune"], "tune")
-    return Study(method, dataset, model, scenario, tuple(rest), space, dict(plain["tune"]))
+    return Study(method, dataset, model, scenario, tuple(rest), space, dict(plain["tune"]),
+                 _method_code(method, str(plain["method"]["_target_"])))
+
+
+def _method_code(method: str, target: str) -> str:
+    """A digest of the method's source and YAML: a study of an older version of the method
+    is not resumed (its trials measured other code)."""
+    spec = importlib.util.find_spec(target.rpartition(".")[0])
+    source = Path(spec.origin).read_bytes() if spec and spec.origin else b""
+    yaml_text = (CONF_DIR / "method" / f"{method}.yaml").read_bytes()
+    return hashlib.sha256(source + b"\0" + yaml_text).hexdigest()
 
 
 # -- running a study
@@ -198,7 +212,8 @@ def _check_protocol(study: Study) -> None:
             diff = sorted(k for k in wanted.keys() | stored.keys()
                           if wanted.get(k) != stored.get(k))
             raise UserError(f"{study.folder} holds a study with other settings (differs in: "
-                            f"{', '.join(diff)}); delete that folder to tune afresh")
+                            f"{', '.join(diff)}; method_code: the method's source or YAML "
+                            "changed); delete that folder to tune afresh")
         return
     study.folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(wanted, indent=2) + "\n")
@@ -219,7 +234,8 @@ def command(study: Study, trials: int, started: int) -> list[str]:
     return [sys.executable, "-m", "unlearnbench.cli", "-m", f"+tune={study.method}",
             f"method={study.method}", f"dataset={study.dataset}", f"model={study.model}",
             f"scenario={study.scenario}", *study.overrides, "~tuned", "progress=false",
-            f"validation={study.tune['validation']}", "hydra/sweeper=optuna",
+            f"validation={study.tune['validation']}", "tune.stop_at_max_cost=true",
+            "hydra/sweeper=optuna",
             f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.n_jobs=1",
             "hydra.sweeper.direction=minimize", f"hydra.sweeper.study_name={study.name}",
             f"hydra.sweeper.storage='{study.storage}'",
@@ -303,6 +319,7 @@ def trial_table(study: Study, trials: list[Any]) -> pd.DataFrame:
             "cost_ratio": schema.cost_ratio(match) if ok else math.nan,
             "feasible": bool(ok and schema.within_budget(match, max_cost)),
             "objective": trial.value if state == COMPLETE else math.nan,
+            "reason": "" if match is None or ok else str(match.get("reason", "")),
         })
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -72,6 +72,7 @@ class TuneSettings:
     seed: Seed
     dir: str
     tuned_dir: str | None = None
+    stop_at_max_cost: bool = False
 DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 NumClasses = Annotated[int, Range(2, 100_000)]
 

@@ -171,9 +171,12 @@ def _tuning(cfg: dict[str, str]) -> str:
     """The tuning budget a job's hyperparameters came from, in words ('' if never tuned)."""
     if f"{TUNED}trials" not in cfg:
         return ""
-    return (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
-            f"validation split {cfg.get(TUNED + 'validation')}, "
-            f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
+    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
+              f"validation split {cfg.get(TUNED + 'validation')}, "
+              f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
+    if f"{TUNED}trial" not in cfg:  # no feasible trial: the plain defaults ran
+        budget += "; no trial within max_cost, so plain defaults"
+    return budget
 
 
 @dataclass
