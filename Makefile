@@ -1,11 +1,13 @@
-# `make run`: set up (venv + install, when needed) and run the default job (digits, MLP, FT).
+# `make run`: set up (venv + install, when needed) and run every method on the default job
+# (digits, MLP, class-wise; tuned defaults), printing one ranked table;
+# `make run ARGS="method=ga"` runs that one job instead (any unlearnbench arguments).
 # `make test`: set up the same way and run the test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: run test lint sweep fashion-data clean-cache
+.PHONY: run tune test lint sweep fashion-data clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,7 +16,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/unlearnbench $(ARGS)
+	$(VENV)/bin/unlearnbench $(if $(strip $(ARGS)),$(ARGS),-m +experiment=quickstart)
+
+# Tune every method with a search space (conf/tune/) on digits and Fashion-MNIST, both
+# scenarios; resumable (README "Tuning"). ARGS are passed on, e.g. ARGS="method=ft".
+tune: $(STAMP)
+	$(PY) scripts/tune_all.py $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

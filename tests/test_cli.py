@@ -59,8 +59,11 @@ def test_sweep_writes_jobs_and_one_summary(tmp_path: Path) -> None:
     jobs = [p for p in sweep.iterdir() if p.is_dir()]
     assert len(jobs) == 4 and all((j / "done").exists() for j in jobs)
     summary = pd.read_csv(sweep / "summary.csv")
-    assert sorted(zip(summary.method, summary.scenario, strict=True)) == sorted(
+    jobs = summary[summary.role == "unlearned"]
+    assert sorted(zip(jobs.method, jobs.scenario, strict=True)) == sorted(
         [("ft", "classwise"), ("ft", "random"), ("ga", "classwise"), ("ga", "random")])
+    originals = summary[summary.role == "original"]  # ranked with them, once per scenario
+    assert sorted(originals.scenario) == ["classwise", "random"]
     assert (sweep / "summary.md").is_file() and "sweep summary" in proc.stdout
     assert "cache hit" in proc.stdout  # the second method reuses the first one's models
 

@@ -65,7 +65,15 @@ def test_killed_sweep_resumes_and_keeps_finished_jobs(smoke: dict) -> None:
     assert rerun.stdout.count("skipped: same config") == len(killed)
     assert all(after[name] == mtime for name, mtime in killed.items())  # not recomputed
     summary = pd.read_csv(smoke["sweep"] / "summary.csv")
-    assert len(summary) == total and not summary.duplicated(["method", "scenario", "seed"]).any()
+    jobs = summary[summary.role == "unlearned"]
+    assert len(jobs) == total and not jobs.duplicated(["method", "scenario", "seed"]).any()
+    # The original (do nothing) once per scenario and seed, ranked with the methods.
+    originals = summary[summary.role == "original"]
+    assert len(originals) == len(SCENARIOS) * SEEDS
+    assert set(originals.method) == {"original (do nothing)"}
+    for _, part in summary.groupby(["scenario", "seed"]):
+        ranked = part[part["rank"] != "ref"].sort_values("avg_gap")
+        assert list(ranked["rank"].astype(int)) == list(range(1, len(ranked) + 1))
 
 
 def test_leaderboard_has_every_method_and_sound_numbers(smoke: dict) -> None:
@@ -85,10 +93,13 @@ def test_leaderboard_has_every_method_and_sound_numbers(smoke: dict) -> None:
         wide = rows.pivot(index="label", columns="metric", values="mean")
         gaps = wide[["gap_UA", "gap_RA", "gap_TA", "gap_MIA"]].mean(axis=1)
         assert (wide.avg_gap - gaps).abs().max() < 1e-6
-        ranked = rows[(rows.metric == "avg_gap") & (rows.kind == "method")].copy()
+        # The original (do nothing) is ranked among the methods.
+        ranked = lb[(lb.scenario == scenario) & (lb.metric == "avg_gap")
+                    & lb.kind.isin(["method", "original"])].copy()
         ranked["rank"] = ranked["rank"].astype(int)
         assert list(ranked.sort_values("rank")["mean"]) == sorted(ranked["mean"])
-        assert sorted(ranked["rank"]) == list(range(1, len(METHODS)))
+        assert sorted(ranked["rank"]) == list(range(1, len(METHODS) + 1))
+        assert "original (do nothing)" in set(ranked.label)
 
 
 def test_markdown_and_html_tables_parse(smoke: dict) -> None:
@@ -102,7 +113,8 @@ def test_markdown_and_html_tables_parse(smoke: dict) -> None:
         header, rows = lines[0], lines[2:]
         assert header[:3] == ["rank", "method", "seeds"] and "avg_gap ↓" in header
         assert rows[0][:2] == ["ref", "retrain"], title  # the reference first
-        assert rows[-1][1].startswith("original"), title
+        original = [r for r in rows if r[1] == "original (do nothing)"]
+        assert len(original) == 1 and original[0][0].isdigit(), title  # ranked
         assert {r[1] for r in rows} >= set(METHODS)
         for row in rows:
             for name, value in zip(header[3:], row[3:], strict=True):

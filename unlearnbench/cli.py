@@ -61,7 +61,7 @@ def _job(cfg: DictConfig) -> float:
             print(f"skipped: same config already done in {done}")
             if done != out_dir:
                 _remove_created(out_dir.resolve(), keep)
-            return sweep.stored_objective(done)
+            return sweep.stored_objective(done, float(cfg.tune.max_cost))
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
         df = run(cfg, out_dir)

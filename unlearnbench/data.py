@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import math
 import zlib
 from collections.abc import Callable, Mapping
@@ -43,6 +44,28 @@ class Data:
             test_x=self.test_x.to(device),
             test_y=self.test_y.to(device),
         )
+
+
+VALIDATION_SALT = 0x7A11D  # one fixed draw: every tuning trial scores on the same split
+
+
+def hold_out_validation(data: Data, fraction: float) -> Data:
+    """The tuning view of ``data``: a stratified ``fraction`` of the training set (a fixed
+    draw, per class) becomes the test set and leaves the training set; the real test set is
+    dropped, so nothing downstream can read it. Normalisation stays that of the training set."""
+    y = data.train_y.cpu()
+    g = torch.Generator().manual_seed(VALIDATION_SALT)
+    held = []
+    for c in range(data.num_classes):
+        rows = torch.nonzero(y == c).squeeze(1)
+        count = min(round(fraction * len(rows)), max(len(rows) - 1, 0))
+        held.append(rows[torch.randperm(len(rows), generator=g)[:count]])
+    val = torch.cat(held).sort().values
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[val] = False
+    val, keep = val.to(data.train_y.device), keep.to(data.train_y.device)
+    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep],
+                   test_x=data.train_x[val], test_y=data.train_y[val])
 
 
 def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -347,11 +370,26 @@ def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[...,
     return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
 
 
-def load_data(cfg: Mapping[str, Any], data_root: str | Path) -> Data:
-    """Load the configured dataset into CPU tensors."""
+# The datasets this process loaded last: the jobs of a sweep (and its preflight) run in one
+# process and share them (tensors are never changed in place). Two: a tuner's data and a test.
+_LOADED: dict[str, Data] = {}
+_KEEP = 2
+
+
+def load_data(cfg: Mapping[str, Any], data_root: str | Path,
+              allow: tuple[str, ...] = ()) -> Data:
+    """Load the configured dataset into CPU tensors (``allow``: the config's allow_targets,
+    for a plug-in dataset); a dataset this process just loaded is reused."""
+    key = json.dumps([dict(cfg), str(Path(data_root).expanduser().resolve()), list(allow)],
+                     sort_keys=True, default=str)
+    if key in _LOADED:
+        return _LOADED[key]
     params = {k: v for k, v in cfg.items() if k not in DESCRIPTOR_KEYS}
-    data = loader(cfg)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
+    data = loader(cfg, allow)(Path(data_root).expanduser(), int(cfg["num_classes"]), **params)
     if data.num_classes != int(cfg["num_classes"]):
         raise ConfigError("dataset.num_classes", cfg["num_classes"],
                           f"{data.num_classes} (the classes of {cfg['name']})")
+    while len(_LOADED) >= _KEEP:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = data
     return data

@@ -229,7 +229,7 @@ class _DataCache:
 
         key = canonical_json([plan.cfg["dataset"], plan.cfg["data_root"]])
         if key not in self.loaded:
-            self.loaded[key] = load_data(plan.cfg["dataset"], plan.cfg["data_root"])
+            self.loaded[key] = load_data(plan.cfg["dataset"], plan.cfg["data_root"], plan.allow)
         return self.loaded[key]
 
 

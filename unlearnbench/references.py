@@ -55,6 +55,8 @@ class References:
             "device": self.env.device.type,
             "role": name,
         }
+        if self.cfg.get("validation"):  # trained without the validation split (tuning)
+            material["validation"] = self.cfg["validation"]
         if any(p.uses_forget_set(role) for p in stack):
             material["forget_sha256"] = self.env.split.digest
         for producer in stack:
@@ -79,9 +81,14 @@ class References:
         lookup = _Lookup(self, role, seed, stack)
         material = self.key_material(role, seed, stack)
         label = role if seed == self.env.seed else f"{role} (seed {seed})"
+        def produce() -> tuple[Any, dict[str, Any]]:
+            with stopwatch(env.device) as work:
+                tensors, meta = producer.produce(role, env, lookup)
+            # CPU seconds of producing it: the tuner's cost unit on CPU (see runner.cost_ratio)
+            return tensors, {**meta, "train_cpu_seconds": work["cpu_seconds"]}
+
         with stopwatch(env.device) as clock:
-            entry = self.cache.get_or_create(material,
-                                             lambda: producer.produce(role, env, lookup))
+            entry = self.cache.get_or_create(material, produce)
             model, artifacts = producer.load(role, entry.tensors, entry.meta, env, lookup)
         seconds = float(entry.meta["train_seconds"])
         if len(stack) == len(self.stacks[role]):  # the role itself, not a wrapped layer

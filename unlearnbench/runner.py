@@ -22,9 +22,11 @@ from . import schema
 from .cache import ModelCache
 from .context import TrainEnv, method_context
 from .methods.base import MethodOutput
+from .params import keyword_parameters
+from .producers.base import Reference
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
-from .training import stopwatch, warm_up
+from .training import cpu_budget, stopwatch, warm_up
 from .validation import Plan, check_with_data, validate
 
 
@@ -33,12 +35,36 @@ def _finite_weights(model: torch.nn.Module) -> bool:
                if p.is_floating_point())
 
 
+def cost_ratio(seconds: float, cpu_seconds: float | None, retrain: Reference,
+               device: torch.device) -> float:
+    """The unlearning step's cost over the retrain's, the tuner's feasibility measure
+    (``tune.max_cost``): process CPU seconds on a CPU device, which other processes sharing
+    the machine barely change; wall seconds otherwise (GPU time, synchronised), or when the
+    method reports its own cost (``MethodOutput.rte_s``) or the retrain's CPU time is unknown
+    (cached before it was recorded)."""
+    retrain_cpu = retrain.meta.get("train_cpu_seconds")
+    if device.type == "cpu" and cpu_seconds is not None and retrain_cpu:
+        return cpu_seconds / float(retrain_cpu)
+    return seconds / retrain.seconds if retrain.seconds > 0 else math.inf
+
+
+def _trial_budget(plan: Plan, refs: References) -> float | None:
+    """A tuning trial (``tune.stop_at_max_cost``) on a CPU stops once its step has cost
+    ``tune.max_cost`` x the retrain's CPU seconds: it is infeasible whatever it scores, so its
+    remaining epochs would be wasted. None (no limit) otherwise."""
+    tune = plan.cfg["tune"]
+    if not tune.get("stop_at_max_cost") or refs.env.device.type != "cpu":
+        return None
+    retrain_cpu = refs.get("retrain").meta.get("train_cpu_seconds")
+    return float(tune["max_cost"]) * float(retrain_cpu) if retrain_cpu else None
+
+
 def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, Any]:
     """The method on a copy of the original, timed; a failure becomes a `failed` row."""
     original = refs.get("original")
     if plan.runner.same_as_role is not None:  # `retrain`: the cached reference itself
         ref = refs.get(plan.runner.same_as_role)
-        return {"model": ref.model, "RTE_s": ref.seconds}
+        return {"model": ref.model, "RTE_s": ref.seconds, "cost_ratio": 1.0}
     variant: dict[str, Any] = {}
     if plan.variant is not None:  # trained (or loaded) untimed, like the original
         ref = refs.get(VARIANT)
@@ -46,7 +72,7 @@ def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, An
     ctx = method_context(refs.env, plan.method, plan.runner.access,
                          masks=original.artifacts.get("masks"), variant=variant)
     try:
-        with stopwatch(refs.env.device) as clock:
+        with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
         out = out if isinstance(out, MethodOutput) else MethodOutput(out)
         if not _finite_weights(out.model):
@@ -59,7 +85,10 @@ def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, An
     if out.extras:  # method-specific columns, also in metrics.csv
         console.print(f"{plan.method}: " + ", ".join(f"{k} {v:.4g}"
                                                     for k, v in out.extras.items()))
-    result = {"model": out.model, "RTE_s": clock["seconds"] if out.rte_s is None else out.rte_s,
+    rte = clock["seconds"] if out.rte_s is None else out.rte_s
+    cpu = clock["cpu_seconds"] if out.rte_s is None else None
+    result = {"model": out.model, "RTE_s": rte,
+              "cost_ratio": cost_ratio(rte, cpu, refs.get("retrain"), refs.env.device),
               **out.extras}
     if out.extra_models:
         result.update(plan.task.test_accuracy(out.extra_models, refs.env))
@@ -81,6 +110,9 @@ def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
     """Validate every key, load the data, draw the split, check counts against the data."""
     console = console or make_console()
     plan = validate(cfg)  # every key, before anything is trained or written
+    note = tuned_note(plan)
+    if note:
+        console.print(f"[cyan]{note}")
     with stopwatch(torch.device("cpu")) as clock:
         env = plan.task.environment(plan.cfg, plan.device, console.print)
         check_with_data(plan, env)
@@ -150,7 +182,35 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
 
 
 def objective(df: pd.DataFrame, cfg: DictConfig) -> float:
-    """The job's objective for a tuner: the task's objective of the unlearned row."""
+    """The job's objective for a tuner: the task's objective of the unlearned row, inf when
+    its unlearning step cost more than ``tune.max_cost`` x the retrain's time (infeasible)."""
     plan = validate(cfg)
     rows = df[df.role == "unlearned"]
-    return plan.task.objective(rows.iloc[0].to_dict()) if len(rows) else math.inf
+    if not len(rows):
+        return math.inf
+    row = rows.iloc[0].to_dict()
+    if not schema.within_budget(row, float(plan.cfg["tune"]["max_cost"])):
+        return math.inf
+    return plan.task.objective(row)
+
+
+def tuned_note(plan: Plan) -> str | None:
+    """One line on where the method's hyperparameters come from: the tuned file (and the keys
+    the command line overrode), or that this setting was never tuned."""
+    cfg = plan.cfg
+    if plan.cfg.get("validation"):
+        return None  # a tuning trial: the search space sets them
+    setting = "/".join(str(cfg[g]["name"]) for g in ("dataset", "model", "scenario"))
+    tuned = plan.runner.tuned
+    if not tuned:
+        if not keyword_parameters(plan.method_fn.func):  # type: ignore[attr-defined]
+            return None  # nothing to tune (retrain)
+        return (f"{plan.method}: no tuned hyperparameters for {setting} (never tuned, or "
+                f"~tuned): plain defaults (conf/method/{plan.method}.yaml)")
+    if "params" not in tuned:
+        return (f"{plan.method}: tuned in {tuned.get('file')}, but no trial was feasible: "
+                "plain defaults")
+    changed = sorted(k for k, v in dict(tuned["params"]).items() if cfg["method"].get(k) != v)
+    note = f" (overridden: {', '.join(changed)})" if changed else ""
+    return (f"{plan.method}: tuned defaults from {tuned.get('file')}{note}; validation avg_gap "
+            f"{float(tuned.get('objective', math.nan)):.2f} after {tuned.get('trials')} trials")

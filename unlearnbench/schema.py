@@ -23,18 +23,21 @@ COLUMNS = [*ID_COLUMNS, *SCORES, *COST, *GAPS, AVG_GAP, "config_hash"]
 # What the console table of one job shows.
 SHOWN = ["method", "role", "status", *SCORES, *COST, *GAPS, AVG_GAP]
 # One row per job in a sweep summary.
-SUMMARY_COLUMNS = ["dataset", "model", "scenario", "seed", "method", "status", *SCORES, *COST,
-                   AVG_GAP]
+SUMMARY_COLUMNS = ["rank", "dataset", "model", "scenario", "seed", "method", "status", *SCORES,
+                   *COST, AVG_GAP]
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 
 ROLES = ("original", "retrain", "unlearned")
+# The original model ranked among the methods: what doing nothing scores.
+ORIGINAL_LABEL = "original (do nothing)"
+REFERENCE_METHOD = "retrain"  # the reference: gaps 0 by definition, never ranked
 DONE = "done"  # marker file, written last: a job folder without it is unfinished
 
 # Top-level config keys that change where things go or how they print, never what is
 # computed: left out of the config hash (and so of resume matching).
 NON_SEMANTIC_KEYS = ("progress", "results_dir", "cache_dir", "data_root", "hydra",
-                     "allow_targets")
+                     "allow_targets", "tune")
 
 
 def canonical_json(obj: Any) -> str:
@@ -49,6 +52,27 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
     """sha256 of the resolved config without its non-semantic keys."""
     semantic = {k: v for k, v in resolved.items() if k not in NON_SEMANTIC_KEYS}
     return sha256_text(canonical_json(semantic))
+
+
+def cost_ratio(row: Mapping[str, Any]) -> float:
+    """The unlearning step's cost over the retrain's: the row's ``cost_ratio`` (CPU time on
+    a CPU, see runner.cost_ratio), else 1 / speedup (wall clock); nan if unknown."""
+    try:
+        recorded = float(row.get("cost_ratio", math.nan))
+        speedup = float(row.get("speedup", math.nan))
+    except (TypeError, ValueError):
+        return math.nan
+    if not math.isnan(recorded):
+        return recorded
+    if math.isnan(speedup):
+        return math.nan
+    return 0.0 if math.isinf(speedup) else (1.0 / speedup if speedup > 0 else math.inf)
+
+
+def within_budget(row: Mapping[str, Any], max_cost: float) -> bool:
+    """The tuning protocol's feasibility: the step costs at most ``max_cost`` x the retrain."""
+    ratio = cost_ratio(row)
+    return not math.isnan(ratio) and ratio <= max_cost
 
 
 def gap_metrics(row: Mapping[str, Any], reference: Mapping[str, Any],

@@ -72,14 +72,16 @@ def find_done(out_dir: Path, chash: str,
     return None
 
 
-def stored_objective(job_dir: Path) -> float:
-    """A finished job's objective (its unlearned row's avg_gap; inf when it failed)."""
+def stored_objective(job_dir: Path, max_cost: float) -> float:
+    """A finished job's objective (its unlearned row's avg_gap; inf when it failed or cost
+    more than ``max_cost`` x the retrain's time)."""
     row = _first_row(job_dir) or {}
     try:
         value = float(row.get(schema.AVG_GAP) or "nan")
     except ValueError:
         value = math.nan
-    return value if row.get("status") == "ok" and math.isfinite(value) else math.inf
+    feasible = row.get("status") == "ok" and schema.within_budget(row, max_cost)
+    return value if feasible and math.isfinite(value) else math.inf
 
 
 def write_failed(out_dir: Path, cfg: DictConfig, exc: BaseException) -> None:

@@ -109,15 +109,46 @@ def sync(device: torch.device) -> None:
 
 @contextlib.contextmanager
 def stopwatch(device: torch.device) -> Iterator[dict[str, float]]:
-    """Wall-clock seconds of the block, with the device synchronised at both ends."""
+    """Wall-clock seconds of the block, with the device synchronised at both ends, and the
+    process's CPU seconds (all threads), which other processes on the machine barely change."""
     result: dict[str, float] = {}
     sync(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         yield result
     finally:
         sync(device)
         result["seconds"] = time.perf_counter() - start
+        result["cpu_seconds"] = time.process_time() - cpu
+
+
+class OverBudget(RuntimeError):
+    """A step used more CPU time than it was allowed (a tuning trial over ``tune.max_cost``)."""
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`OverBudget` inside the block once the process has spent ``seconds`` more
+    CPU time (SIGPROF counts user + system time of every thread). No limit with ``None``, and
+    where signals cannot be used (not the main thread, no setitimer)."""
+    import signal
+    import threading
+
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise OverBudget(f"over its CPU budget of {seconds:.3g} s (tune.max_cost)")
+
+    previous = signal.signal(signal.SIGPROF, stop)
+    signal.setitimer(signal.ITIMER_PROF, max(float(seconds), 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:

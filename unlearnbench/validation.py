@@ -25,6 +25,9 @@ from .context import ACCESS_LEVELS, TrainEnv
 from .errors import ConfigError, UserError
 from .params import (
     BatchSize,
+    OpenUnit,
+    PositiveFloat,
+    PositiveInt,
     Range,
     Seed,
     check_call,
@@ -50,10 +53,27 @@ class Settings:
     allow_targets: list[str]
 
 
+# 0 = off; else the share of the training set held out as the validation split (tuning).
+ValidationFraction = Annotated[float, Range(0, 1, high_open=True,
+                                            hint="0 (off) or a fraction in (0, 1)")]
 SETTINGS_TYPES: dict[str, Any] = {
     "seed": Seed, "device": str, "results_dir": str, "cache_dir": str, "data_root": str,
-    "progress": bool, "allow_targets": list[str],
+    "progress": bool, "allow_targets": list[str], "validation": ValidationFraction,
+    "tune": Mapping[str, Any],
 }
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The ``tune`` node: the tuning protocol's budget (README "Tuning")."""
+
+    trials: PositiveInt
+    max_cost: PositiveFloat
+    validation: OpenUnit
+    seed: Seed
+    dir: str
+    tuned_dir: str | None = None
+    stop_at_max_cost: bool = False
 DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 NumClasses = Annotated[int, Range(2, 100_000)]
 
@@ -67,6 +87,7 @@ class RunnerKeys:
     same_as_role: Literal["retrain"] | None = None  # the output is that reference itself
     tasks: list[str] = field(default_factory=lambda: ["classification"])  # tasks it serves
     forgets_classes: bool = False  # needs a class-wise forget set (its split has classes)
+    tuned: Mapping[str, Any] | None = None  # set by a conf/tuned file: where it came from
 
 
 @dataclass
@@ -156,6 +177,10 @@ def _check_settings(cfg: Mapping[str, Any]) -> None:
     for key in ("results_dir", "cache_dir", "data_root"):
         if not cfg[key].strip():
             raise ConfigError(key, "''", "a folder path")
+    dataclass_call_check(TuneSettings, cfg["tune"], "tune")
+    for key in ("trials", "max_cost", "validation", "seed", "dir"):
+        if key not in cfg["tune"]:
+            raise ConfigError(f"tune.{key}", "(missing)", "set in conf/config.yaml")
 
 
 def _check_dataset(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:

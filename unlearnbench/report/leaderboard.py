@@ -32,8 +32,18 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
-from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
-from .tables import Table
+from ..schema import (
+    AVG_GAP,
+    COST,
+    DONE,
+    GAP_METRICS,
+    GAPS,
+    NON_SEMANTIC_KEYS,
+    ORIGINAL_LABEL,
+    SCORES,
+    gap_metrics,
+)
+from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
 SHOWN = [*SCORES, AVG_GAP, *COST]
@@ -42,7 +52,9 @@ HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
 IGNORED = {"seed", "device", *NON_SEMANTIC_KEYS}
 NO_SPARSITY = ("", "none", "dense")
-REFERENCE, ORIGINAL = "retrain", "original (before unlearning)"
+REFERENCE, ORIGINAL = "retrain", ORIGINAL_LABEL
+TUNED = "method.runner.tuned."  # where a job's config records the tuned file it used
+MIN_SEEDS = 5  # fewer seeds than this: the table says so
 TEXT_COLUMNS = ["dataset", "model", "scenario", "method", "role", "status"]
 PROG = "unlearnbench-leaderboard"
 
@@ -155,6 +167,18 @@ def _label(cfg: dict[str, str], keys: list[str]) -> str:
     return ", ".join(f"{k}={cfg.get(k)}" for k in keys)
 
 
+def _tuning(cfg: dict[str, str]) -> str:
+    """The tuning budget a job's hyperparameters came from, in words ('' if never tuned)."""
+    if f"{TUNED}trials" not in cfg:
+        return ""
+    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
+              f"validation split {cfg.get(TUNED + 'validation')}, "
+              f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
+    if f"{TUNED}trial" not in cfg:  # no feasible trial: the plain defaults ran
+        budget += "; no trial within max_cost, so plain defaults"
+    return budget
+
+
 @dataclass
 class Jobs:
     """The rows of every finished job, each tagged with its table and row identity."""
@@ -208,6 +232,7 @@ def load(dirs: Sequence[Path]) -> Jobs:
         return Jobs(pd.DataFrame(), 0, unfinished, commands, skipped)
     for df, cfg in zip(frames, configs, strict=True):
         df["sparsity"] = _sparsity(cfg)
+        df["tuning"] = _tuning(cfg)
     jobs = pd.concat(frames, ignore_index=True)
     by_job = dict(zip((df["job"].iat[0] for df in frames), configs, strict=True))
     jobs["context"], jobs["variant"] = "", ""
@@ -224,7 +249,8 @@ def load(dirs: Sequence[Path]) -> Jobs:
     for _, group in jobs.groupby([*TABLE_KEYS, "context", "method", "sparsity"], sort=False):
         names = list(dict.fromkeys(group.job))
         cfgs = [by_job[n] for n in names]
-        var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_"))
+        var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_")
+                              and not k.startswith("method.runner."))
         for name, cfg in zip(names, cfgs, strict=True):
             jobs.loc[jobs.job == name, "variant"] = _label(cfg, var_keys)
     return Jobs(jobs, len(frames), unfinished, commands, skipped)
@@ -265,7 +291,8 @@ def _original_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_tables(jobs: Jobs) -> list[Table]:
-    """Group, aggregate over seeds, rank by avg_gap; retrain first, original last."""
+    """Group, aggregate over seeds, rank by avg_gap; retrain first, the original (do nothing)
+    ranked among the methods."""
     tables = []
     keys = [*TABLE_KEYS, "context"]
     for key, table in jobs.rows.groupby(keys, sort=True):
@@ -276,28 +303,30 @@ def build_tables(jobs: Jobs) -> list[Table]:
             kind = "reference" if method == REFERENCE else "method"
             rows.append({"label": _row_label(method, sparsity, variant), "method": method,
                          "sparsity": sparsity, "variant": variant, "kind": kind,
+                         "tuning": next((t for t in group.tuning if t), ""),
                          **_aggregate(group.drop_duplicates(subset=["seed"]))})
         if not any(r["kind"] == "reference" for r in rows):  # no retrain job: its reference rows
             refs = table[table.role == "retrain"].drop_duplicates(subset=["seed"])
             rows.append({"label": f"{REFERENCE} (reference)", "method": REFERENCE,
-                         "sparsity": "dense", "variant": "", "kind": "reference",
+                         "sparsity": "dense", "variant": "", "kind": "reference", "tuning": "",
                          **_aggregate(refs)})
         originals = _original_rows(table)
         if not originals.empty:
             rows.append({"label": ORIGINAL, "method": "original", "sparsity": "dense",
-                         "variant": "", "kind": "original", **_aggregate(originals)})
+                         "variant": "", "kind": "original", "tuning": "",
+                         **_aggregate(originals)})
 
         def order(r: dict[str, Any]) -> tuple[int, float, str]:
             gap = r["avg_gap"][0]
-            kind = {"reference": 0, "method": 1, "original": 3}[r["kind"]]
-            if r["kind"] == "method" and r["n"] == 0:
-                kind = 2  # every seed failed: after the ranked methods
+            kind = 0 if r["kind"] == "reference" else 1
+            if r["kind"] != "reference" and r["n"] == 0:
+                kind = 2  # every seed failed: after the ranked rows
             return kind, (math.inf if math.isnan(gap) else gap), r["label"]
 
         rows.sort(key=order)
         rank = 0
-        for r in rows:
-            if r["kind"] == "method" and r["n"] > 0:
+        for r in rows:  # the original (do nothing) is ranked like a method
+            if r["kind"] != "reference" and r["n"] > 0:
                 rank += 1
                 r["rank"] = str(rank)
             else:
@@ -313,23 +342,45 @@ def _decimals(metric: str, mean: float) -> int:
     return min(4, max(2, 2 - math.floor(math.log10(abs(mean)))))
 
 
-def cell(mean: float, std: float, metric: str = "UA") -> str:
-    """`mean ± std` (plain numbers float() can parse), the mean alone for one seed, `—` for none."""
+def cell(mean: float, half_width: float, metric: str = "UA") -> str:
+    """`mean ± half-width of the 95% CI` (plain numbers float() can parse), the mean alone
+    for one seed, `—` for none."""
     if math.isnan(mean):
         return "—"
     d = _decimals(metric, mean)
-    return f"{mean:.{d}f}" if math.isnan(std) else f"{mean:.{d}f} ± {std:.{d}f}"
+    return f"{mean:.{d}f}" if math.isnan(half_width) else f"{mean:.{d}f} ± {half_width:.{d}f}"
 
 
 def frame(table: Table) -> pd.DataFrame:
-    """The table as shown: rank, method, seeds, then mean ± std of each metric."""
+    """The table as shown: rank, method, seeds, then mean ± 95% CI of each metric."""
     shown = [m for m in SHOWN if any(not math.isnan(r[m][0]) for r in table.rows)]
     out = []
     for r in table.rows:
         seeds = str(r["n"]) + (f" ({r['n_failed']} failed)" if r["n_failed"] else "")
         out.append({"rank": r["rank"], "method": r["label"], "seeds": seeds,
-                    **{HEADERS.get(m, m): cell(*r[m], m) for m in shown}})
+                    **{HEADERS.get(m, m): cell(r[m][0], ci95(r[m][1], r["n"]), m)
+                       for m in shown}})
     return pd.DataFrame(out)
+
+
+def tuning_note(table: Table) -> str:
+    """Which rows use tuned hyperparameters and the budget read from their tuned files, which
+    use plain defaults; and a warning under MIN_SEEDS seeds."""
+    methods = [r for r in table.rows if r["kind"] == "method"]
+    budgets: dict[str, list[str]] = {}
+    for r in methods:
+        if r["tuning"]:
+            budgets.setdefault(r["tuning"], []).append(r["label"])
+    plain = [r["label"] for r in methods if not r["tuning"]]
+    parts = [f"Tuned ({budget}, on seed 0): {', '.join(labels)}."
+             for budget, labels in budgets.items()]
+    if plain:
+        parts.append(f"Plain defaults (never tuned for this setting): {', '.join(plain)}.")
+    fewest = min((r["n"] for r in table.rows if r["n"] > 0), default=0)
+    if 0 < fewest < MIN_SEEDS:
+        parts.append(f"Only {fewest} seed(s) in some rows: fewer than {MIN_SEEDS}, the "
+                     "intervals are wide or missing.")
+    return " ".join(parts)
 
 
 def tidy(tables: list[Table]) -> pd.DataFrame:
@@ -342,17 +393,20 @@ def tidy(tables: list[Table]) -> pd.DataFrame:
                             "context": t.context, "sparsity": r["sparsity"],
                             "method": r["method"], "variant": r["variant"], "label": r["label"],
                             "kind": r["kind"], "rank": r["rank"], "metric": m,
-                            "mean": r[m][0], "std": r[m][1], "n_seeds": r["n"],
-                            "n_failed": r["n_failed"]})
+                            "mean": r[m][0], "std": r[m][1], "ci95": ci95(r[m][1], r["n"]),
+                            "n_seeds": r["n"], "n_failed": r["n_failed"],
+                            "tuning": r["tuning"]})
     return pd.DataFrame(out)
 
 
-LEGEND = ("Cells are mean ± std over seeds (`seeds` = how many finished ok; failed ones are "
-          "counted and listed). Methods are ranked by avg_gap, the mean of |UA|, |RA|, |TA| and "
-          "|MIA| gaps to the retrained model (lower is closer to retraining). `retrain` is the "
-          "reference (gaps 0; its RTE is its training time); `original` is the model before "
-          "unlearning. RTE = wall-clock seconds of the unlearning step; speedup = retrain "
-          "seconds / RTE. UA, RA, TA, FTA, MIA in percent.")
+LEGEND = ("Cells are mean ± half-width of the 95% confidence interval over seeds (Student t, "
+          "n − 1 degrees of freedom; `seeds` = how many finished ok; failed ones are counted "
+          "and listed). Rows are ranked by avg_gap, the mean of |UA|, |RA|, |TA| and |MIA| gaps "
+          "to the retrained model (lower is closer to retraining). `retrain` is the reference "
+          "(gaps 0; its RTE is its training time); `original (do nothing)` is the model before "
+          "unlearning, ranked like a method: a method below it is worse than doing nothing. "
+          "RTE = wall-clock seconds of the unlearning step; speedup = retrain seconds / RTE. "
+          "UA, RA, TA, FTA, MIA in percent.")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
@@ -392,7 +446,7 @@ def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[s
         shown = frame(t)
         shown["method"] = shown["method"].map(md)
         lines += [f"## {md(t.title)}", "", shown.to_markdown(index=False, disable_numparse=True),
-                  ""]
+                  "", md(tuning_note(t)), ""]
         failures = [f"- {md(r['label'])}, {md(f)}" for r in t.rows for f in r["failures"]]
         if failures:
             lines += ["Failed:", "", *failures, ""]
@@ -411,7 +465,8 @@ def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
              "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>",
              f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>"]
     for t in tables:
-        parts += [f"<h2>{esc(t.title)}</h2>", frame(t).to_html(index=False, escape=True)]
+        parts += [f"<h2>{esc(t.title)}</h2>", frame(t).to_html(index=False, escape=True),
+                  f"<p>{esc(tuning_note(t))}</p>"]
         failures = [f"{r['label']}, {f}" for r in t.rows for f in r["failures"]]
         if failures:
             parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures)

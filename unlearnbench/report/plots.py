@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .tables import Table
+from .tables import Table, ci95
 
 AXES = ["UA", "RA", "TA", "FTA", "MIA"]
 PLAIN = {"parse_math": False}  # labels come from result files: a `$` is text, not mathtext
@@ -57,17 +57,18 @@ def radar(table: Table, path: Path) -> Path | None:
 
 
 def scatter(table: Table, path: Path) -> Path | None:
-    """avg_gap (lower is better) against speedup over retraining (log scale), ± std bars."""
+    """avg_gap (lower is better) against speedup over retraining (log scale), 95% CI bars."""
     points = [r for r in table.rows if r["kind"] != "original" and r["n"] > 0
               and _finite(r, "avg_gap") and _finite(r, "speedup") and r["speedup"][0] > 0]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for i, r in enumerate(points):
-        (gap, gap_sd), (speed, speed_sd) = r["avg_gap"], r["speedup"]
+        gap, speed = r["avg_gap"][0], r["speedup"][0]
+        gap_ci, speed_ci = ci95(r["avg_gap"][1], r["n"]), ci95(r["speedup"][1], r["n"])
         ref = r["kind"] == "reference"
-        ax.errorbar(speed, gap, yerr=0 if math.isnan(gap_sd) else gap_sd,
-                    xerr=0 if math.isnan(speed_sd) else speed_sd, fmt="*" if ref else "o",
+        ax.errorbar(speed, gap, yerr=0 if math.isnan(gap_ci) else gap_ci,
+                    xerr=0 if math.isnan(speed_ci) else speed_ci, fmt="*" if ref else "o",
                     color="k" if ref else f"C{i % 10}", ms=10 if ref else 6, capsize=3)
         ax.annotate(r["label"], (speed, gap), textcoords="offset points", xytext=(5, 4),
                     fontsize=8, **PLAIN)

@@ -1,7 +1,8 @@
-"""The sweep summary: every finished job of a sweep folder in one table."""
+"""The sweep summary: every finished job of a sweep folder in one table, ranked."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,25 @@ import pandas as pd
 from rich.console import Console
 
 from ..results import make_console, render
-from ..schema import DONE, PRODUCER_COLUMNS, SUMMARY_COLUMNS
+from ..schema import (
+    AVG_GAP,
+    DONE,
+    GAP_METRICS,
+    ORIGINAL_LABEL,
+    PRODUCER_COLUMNS,
+    REFERENCE_METHOD,
+    SUMMARY_COLUMNS,
+    gap_metrics,
+)
+
+
+def ci95(std: float, n: int) -> float:
+    """Half-width of the t-based 95% confidence interval of a mean of ``n`` seeds."""
+    from scipy.stats import t
+
+    if n < 2 or math.isnan(std):
+        return math.nan
+    return float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
 
 
 def collect(root: Path) -> tuple[pd.DataFrame, int]:
@@ -19,32 +38,77 @@ def collect(root: Path) -> tuple[pd.DataFrame, int]:
     frames, unfinished = [], 0
     for csv in sorted(root.rglob("metrics.csv")):
         if (csv.parent / DONE).exists():
-            frames.append(pd.read_csv(csv))
+            frames.append(pd.read_csv(csv).assign(job=str(csv.parent)))
         else:
             unfinished += 1
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), unfinished
 
 
+def _originals(df: pd.DataFrame, group: list[str]) -> pd.DataFrame:
+    """The original model of each group once, with its gaps to the same job's retrain,
+    labelled as doing nothing."""
+    out = []
+    for _, job in df.groupby("job", sort=False):
+        roles = job.drop_duplicates("role").set_index("role")
+        if not {"original", "retrain"} <= set(roles.index):
+            continue
+        orig = roles.loc["original"].copy()
+        orig.update(pd.Series(gap_metrics(orig, roles.loc["retrain"], GAP_METRICS)))
+        orig["role"], orig["method"] = "original", ORIGINAL_LABEL
+        out.append(orig)
+    if not out:
+        return pd.DataFrame()
+    # Jobs of one group share their original (same data, model, recipe, seed): once each.
+    return pd.DataFrame(out).drop_duplicates(subset=[*group, *GAP_METRICS])
+
+
+def ranked(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per job (its unlearned model) and the original (do nothing) of each dataset x
+    model x scenario x seed, ranked by avg_gap within that group: ``retrain`` is the
+    reference (``ref``), failed rows come last (``–``)."""
+    group = [c for c in ["dataset", "model", "scenario", *PRODUCER_COLUMNS, "seed"]
+             if c in df.columns]
+    rows = pd.concat([df[df.role == "unlearned"], _originals(df, group)], ignore_index=True)
+
+    def order(row: pd.Series) -> tuple[int, float]:
+        gap = float(row.get(AVG_GAP, math.nan))
+        if row.method == REFERENCE_METHOD:
+            return 0, 0.0
+        if row.get("status") != "ok" or math.isnan(gap):
+            return 2, math.inf
+        return 1, gap
+
+    keyed = rows.assign(_kind=[order(r)[0] for _, r in rows.iterrows()],
+                        _gap=[order(r)[1] for _, r in rows.iterrows()])
+    keyed = keyed.sort_values([*group, "_kind", "_gap", "method"], kind="stable")
+    ranks = []
+    for _, part in keyed.groupby(group, sort=False, dropna=False):
+        n = 0
+        for _, r in part.iterrows():
+            n += r._kind == 1
+            ranks.append({0: "ref", 1: str(n), 2: "–"}[r._kind])
+    keyed["rank"] = ranks if len(keyed) else []
+    return keyed.drop(columns=["_kind", "_gap", "job"], errors="ignore").reset_index(drop=True)
+
+
 def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
-    """Write summary.csv and summary.md in the sweep folder and print the comparison."""
+    """Write summary.csv and summary.md in the sweep folder and print the comparison: every
+    job's unlearned model and the original (do nothing), ranked by avg_gap."""
     console = console or make_console()
     df, unfinished = collect(sweep_dir)
     if df.empty:
         console.print(f"sweep {sweep_dir}: no finished job")
         return df
-    # One row per job: the unlearned model.
-    rows = df[df.role == "unlearned"].copy()
-    keys = [c for c in ["dataset", "model", "scenario", *PRODUCER_COLUMNS, "seed", "method"]
-            if c in rows.columns]
-    rows = rows.sort_values(keys).reset_index(drop=True)
+    rows = ranked(df)
     rows.to_csv(sweep_dir / "summary.csv", index=False)
     cols = [c for c in [*SUMMARY_COLUMNS, *PRODUCER_COLUMNS] if c in rows.columns]
     (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
-    failed = int((rows.status == "failed").sum()) if "status" in rows.columns else 0
+    jobs = rows[rows.role == "unlearned"]
+    failed = int((jobs.status == "failed").sum()) if "status" in jobs.columns else 0
     note = f", {failed} failed" if failed else ""
     note += f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
-    render(rows, f"sweep summary: {len(rows)} job(s){note} -> {sweep_dir / 'summary.csv'}",
-           console, cols)
+    render(rows, f"sweep summary: {len(jobs)} job(s){note}, ranked by avg_gap (lower is closer "
+           f"to retraining) -> {sweep_dir / 'summary.csv'}", console, cols)
     return rows
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import schema
 from ..context import TrainEnv
-from ..data import Data, load_data
+from ..data import Data, hold_out_validation, load_data
 from ..metrics.accuracy import test_mask
 from ..models import build_model
 from ..registry import resolve
@@ -45,9 +45,14 @@ class Classification:
     def environment(self, cfg: Mapping[str, Any], device: torch.device,
                     log: Callable[[str], None], data: Data | None = None) -> TrainEnv:
         """Load the data (unless given) onto the device and draw the forget split from the
-        job's seed."""
+        job's seed; with ``validation`` > 0 the validation split replaces the test set and the
+        forget set is drawn from the rest of the training set."""
         seed = int(cfg["seed"])
-        data = load_data(cfg["dataset"], cfg["data_root"]) if data is None else data
+        if data is None:
+            data = load_data(cfg["dataset"], cfg["data_root"],
+                             tuple(cfg.get("allow_targets") or ()))
+        if cfg.get("validation"):
+            data = hold_out_validation(data, float(cfg["validation"]))
         split = make_split(cfg["scenario"], data.train_y, data.num_classes, seed)
         model_cfg = cfg["model"]
         return TrainEnv(data=data.to(device), split=split, recipe=Recipe.from_cfg(cfg["train"]),
