@@ -32,11 +32,21 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
-from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
+from ..schema import (
+    AVG_GAP,
+    COST,
+    DONE,
+    GAP_METRICS,
+    GAPS,
+    NON_SEMANTIC_KEYS,
+    SCORES,
+    TAMPER,
+    gap_metrics,
+)
 from .tables import Table
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SHOWN = [*SCORES, AVG_GAP, *COST]
+SHOWN = [*SCORES, AVG_GAP, *COST, *TAMPER]
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
@@ -352,7 +362,10 @@ LEGEND = ("Cells are mean ± std over seeds (`seeds` = how many finished ok; fai
           "|MIA| gaps to the retrained model (lower is closer to retraining). `retrain` is the "
           "reference (gaps 0; its RTE is its training time); `original` is the model before "
           "unlearning. RTE = wall-clock seconds of the unlearning step; speedup = retrain "
-          "seconds / RTE. UA, RA, TA, FTA, MIA in percent.")
+          "seconds / RTE. UA, RA, TA, FTA, MIA in percent. relearn_FA = forget accuracy after "
+          "the retain-only relearn attack (a short fine-tune on D_r, no forget sample; "
+          "class-wise: on the forgotten classes' test samples, random: on D_f); gap_relearn = "
+          "its |difference| to the retrain's, not part of avg_gap.")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
