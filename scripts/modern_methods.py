@@ -31,12 +31,16 @@ SEEDS = "0,1,2"
 
 
 def sweep(dataset: str, seeds: str, extra: list[str]) -> None:
-    """Every method (and LF-SSD as an ssd variant) x both scenarios x seeds, resumable."""
+    """Every method, then LF-SSD (an ssd variant), x both scenarios x seeds; resumable. Paths
+    are relative to the repository root, so the recorded commands can be rerun anywhere."""
     base = [sys.executable, "-m", "unlearnbench.cli", "-m", f"dataset={dataset}", "model=mlp",
             "scenario=classwise,random", f"seed={seeds}", "progress=false", "device=cpu",
-            f"results_dir={ROOT / 'results'}", f"hydra.sweep.dir={SWEEPS / dataset}", *extra]
-    for methods in ([f"method={METHODS}"], ["method=ssd", "method.importance=label_free"]):
-        subprocess.run([*base, *methods], cwd=ROOT, check=True)
+            *extra]
+    where = SWEEPS.relative_to(ROOT) / dataset
+    for name, methods in (("methods", [f"method={METHODS}"]),
+                          ("lfssd", ["method=ssd", "method.importance=label_free"])):
+        subprocess.run([*base, *methods, f"hydra.sweep.dir={where / name}"], cwd=ROOT,
+                       check=True)
 
 
 def forget_accuracy(scenario: str, r: dict) -> tuple[float, float]:
