@@ -37,6 +37,16 @@ BAD = [
      "auto"),
     (["eval.metrics.mia.solver=svm"], "eval.metrics.mia.solver=svm", "interior_point"),
     (["eval.metrics.mia.kernel_tol=0.5"], "eval.metrics.mia.kernel_tol=0.5", "(0, 1e-3]"),
+    (["method=salun", "method.mask_ratio=0"], "method.mask_ratio=0", "(0, 1]"),
+    (["method=scrub", "method.setting=medium"], "method.setting=medium", "auto, small, large"),
+    (["method=scrub", "method.optimizer=rmsprop"], "method.optimizer=rmsprop", "adam, sgd"),
+    (["method=scrub", "method.msteps=-1"], "method.msteps=-1", "an integer in [0,"),
+    (["method=neggrad_plus", "method.beta=1.5"], "method.beta=1.5", "[0, 1]"),
+    (["method=ssd", "method.importance=fisher"], "method.importance=fisher", "label_free"),
+    (["method=ssd", "method.selection_weighting=0"], "method.selection_weighting=0", "(0, inf)"),
+    (["eval.metrics.relearn.steps=0"], "eval.metrics.relearn.steps=0", "an integer in [1,"),
+    (["eval.metrics.relearn.gaps.gap_UA=relearn_FA"], "eval.metrics.relearn.gaps.gap_UA",
+     "gap_relearn"),
 ]
 
 

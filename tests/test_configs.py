@@ -95,3 +95,37 @@ def test_every_number_parameter_declares_its_range(package: str, target: str) ->
     fn = resolve(target, group, target)
     assert not unchecked_parameters(fn), f"{target}: parameters without a Range"
     assert keyword_parameters(fn) is not None
+
+
+TUNED = sorted(p.stem for p in (CONF_DIR / "tune").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("method", TUNED)
+def test_search_space_lies_inside_the_methods_typed_ranges(method: str) -> None:
+    """conf/tune/<method>.yaml: every key a hyperparameter of the method, every interval end
+    and every choice a value its annotation admits."""
+    import typing
+
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
+
+    from unlearnbench.params import check_value
+
+    space = yaml.safe_load((CONF_DIR / "tune" / f"{method}.yaml").read_text())
+    params = space["hydra"]["sweeper"]["params"]
+    target = yaml.safe_load((CONF_DIR / "method" / f"{method}.yaml").read_text())["_target_"]
+    fn = resolve(target, "method", "method._target_")
+    hints = typing.get_type_hints(fn, include_extras=True)
+    parser = OverridesParser.create()
+    for key, value in params.items():
+        name = key.removeprefix("method.")
+        assert key.startswith("method.") and name in keyword_parameters(fn), key
+        sweep = parser.parse_overrides([f"{key}={value}"])[0].value()
+        if isinstance(sweep, IntervalSweep):
+            values = [sweep.start, sweep.end]
+        else:
+            assert isinstance(sweep, ChoiceSweep), (key, value)
+            values = list(sweep.list)
+        for v in values:
+            check_value(key, v, hints[name])

@@ -28,7 +28,8 @@ def zeros_where_pruned(model: torch.nn.Module, masks: dict[str, torch.Tensor]) -
     return all(bool((params[n].detach().cpu()[~m] == 0).all()) for n, m in masks.items())
 
 
-@pytest.mark.parametrize("method", ["ft", "ga", "rl", "iu", "ff", "l1_sparse"])
+@pytest.mark.parametrize("method", ["ft", "ga", "rl", "iu", "ff", "l1_sparse", "salun",
+                                    "scrub", "neggrad_plus"])
 def test_mask_stays_fixed_through_unlearning(method: str, shared_results: Path) -> None:
     job, result = run_method(make_cfg(*SPARSE, f"method={method}", results_dir=shared_results),
                              Console(quiet=True))

@@ -148,8 +148,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
             "access": plan.runner.access, "config_hash": chash, **plan.columns}
     with stopwatch(plan.device) as clock:
         ref = refs.metrics("retrain")
-        rows = [
-            {**base, "role": "original", "status": "ok", **refs.metrics("original")},
+        original = refs.metrics("original")
+        rows = [  # the original's gaps say how far doing nothing is from retraining
+            {**base, "role": "original", "status": "ok", **original,
+             **task.compare(original, ref)},
             {**base, "role": "retrain", "status": "ok", **ref, "RTE_s": retrain.seconds,
              "speedup": 1.0, **task.compare(ref, ref)},
         ]

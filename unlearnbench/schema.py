@@ -20,11 +20,14 @@ GAP_METRICS = ("UA", "RA", "TA", "MIA")
 GAPS = [f"gap_{m}" for m in GAP_METRICS]
 AVG_GAP = "avg_gap"
 COLUMNS = [*ID_COLUMNS, *SCORES, *COST, *GAPS, AVG_GAP, "config_hash"]
+# The retain-only relearn attack (conf/eval/default.yaml `relearn`): forget accuracy after it
+# and its gap to the retrain's, never part of avg_gap. Shown wherever a table has them.
+TAMPER = ["relearn_FA", "gap_relearn"]
 # What the console table of one job shows.
-SHOWN = ["method", "role", "status", *SCORES, *COST, *GAPS, AVG_GAP]
+SHOWN = ["method", "role", "status", *SCORES, *COST, *GAPS, AVG_GAP, *TAMPER]
 # One row per job in a sweep summary.
 SUMMARY_COLUMNS = ["rank", "dataset", "model", "scenario", "seed", "method", "status", *SCORES,
-                   *COST, AVG_GAP]
+                   *COST, AVG_GAP, *TAMPER]
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import schema
 from .context import ACCESS_LEVELS, TrainEnv
 from .errors import ConfigError, UserError
 from .params import (
@@ -227,9 +228,29 @@ def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
                     raise ConfigError(f"eval.metrics.{name}", metric, "a metric config or null")
                 fn = resolve(metric.get("_target_"), "metric",
                              f"eval.metrics.{name}._target_", allow)
-                check_call(fn, _params(metric, ("_target_",)), f"eval.metrics.{name}")
+                check_call(fn, _params(metric, ("_target_", "gaps")), f"eval.metrics.{name}")
+                _check_gaps(metric.get("gaps"), f"eval.metrics.{name}.gaps")
         else:
             raise ConfigError(f"eval.{key}", value, "the keys batch_size, metrics")
+
+
+GAP_COLUMN = re.compile(r"^gap_[A-Za-z0-9_]+$")
+
+
+def _check_gaps(gaps: Any, key: str) -> None:
+    """A metric's extra gaps: {gap column named gap_<...>: a metric column name}."""
+    if gaps is None:
+        return
+    allowed = "a mapping {gap_<name>: <metric column>}, e.g. {gap_relearn: relearn_FA}"
+    if not isinstance(gaps, Mapping):
+        raise ConfigError(key, gaps, allowed)
+    for column, metric in gaps.items():
+        if not isinstance(column, str) or not GAP_COLUMN.match(column) \
+                or column in ("gap_" + m for m in schema.GAP_METRICS):
+            raise ConfigError(f"{key}.{column}", metric, allowed + " (not one of the "
+                              "papers' gap_UA, gap_RA, gap_TA, gap_MIA)")
+        if not isinstance(metric, str) or not metric:
+            raise ConfigError(f"{key}.{column}", metric, allowed)
 
 
 def _producer(node: Mapping[str, Any], group: str, key: str, allow: tuple[str, ...]) -> Any:

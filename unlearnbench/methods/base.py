@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,9 +12,18 @@ from torch import nn
 
 from ..context import MethodContext
 from ..masks import MaskKeeper
-from ..training import EpochPlan, FitOptions, Objective, Regulariser, fit
+from ..training import (
+    DivergenceError,
+    EpochPlan,
+    FitOptions,
+    Objective,
+    Regulariser,
+    StepObserver,
+    fit,
+)
 
-__all__ = ["MethodContext", "MethodOutput", "finetune", "negated_cross_entropy"]
+__all__ = ["MethodContext", "MethodOutput", "check_finite", "epoch_batches", "finetune",
+           "keepers", "negated_cross_entropy", "step"]
 
 
 @dataclass
@@ -45,6 +55,7 @@ def finetune(
     regulariser: Regulariser | None = None,
     desc: str = "unlearn",
     epoch_plan: EpochPlan | None = None,
+    observers: Sequence[StepObserver] = (),
     **recipe_overrides: Any,
 ) -> nn.Module:
     """Run the shared training loop on ``ctx.data`` rows ``indices`` with a constant learning
@@ -52,15 +63,46 @@ def finetune(
 
     The batch size, momentum, weight decay and augmentation are the training recipe's, as in
     the reference implementations; ``labels`` replaces the training labels (random labels);
-    ``epoch_plan`` replaces the shuffled epoch over ``indices`` (batch order and labels).
+    ``epoch_plan`` replaces the shuffled epoch over ``indices`` (batch order and labels);
+    ``observers`` watch every step (after the sparse-mask keeper).
     """
     recipe = replace(ctx.recipe, epochs=int(epochs), lr=float(lr), scheduler="constant",
                      **recipe_overrides)
-    # A sparse model keeps its mask: pruned weights stay exactly zero through every step.
-    observers = [MaskKeeper(ctx.masks)] if ctx.masks else []
     fit(model, ctx.data.train_x, ctx.data.train_y if labels is None else labels, recipe,
         seed=ctx.seed + 1, indices=indices,
         options=FitOptions(objective=objective, regulariser=regulariser, desc=desc,
-                           progress=ctx.progress, observers=observers,
+                           progress=ctx.progress, observers=[*keepers(ctx), *observers],
                            epoch_plan=epoch_plan))
     return model
+
+
+def keepers(ctx: MethodContext) -> list[StepObserver]:
+    """What every training step of a method must respect: a sparse model keeps its mask
+    (pruned weights stay exactly zero through every step)."""
+    return [MaskKeeper(ctx.masks)] if ctx.masks else []
+
+
+def epoch_batches(indices: torch.Tensor, batch_size: int,
+                  generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """One pass over ``indices`` in batches (a DataLoader over in-memory rows): shuffled by
+    ``generator``, in the given order without one; the last batch may be smaller."""
+    if generator is not None:
+        indices = indices[torch.randperm(len(indices), generator=generator).to(indices.device)]
+    for start in range(0, len(indices), batch_size):
+        yield indices[start : start + batch_size]
+
+
+def step(model: nn.Module, optimiser: torch.optim.Optimizer, loss: torch.Tensor,
+         batch: torch.Tensor, guards: Sequence[StepObserver] = ()) -> None:
+    """One optimiser step on ``loss`` for a method's own loop, then its guards (``keepers``)."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    for guard in guards:
+        guard.after_step(batch, model)
+
+
+def check_finite(loss: torch.Tensor, desc: str, epoch: int) -> None:
+    """Raise DivergenceError on a non-finite loss (read once an epoch: it syncs the device)."""
+    if not torch.isfinite(loss.detach()).all():
+        raise DivergenceError(f"{desc}: non-finite loss at epoch {epoch + 1}")

@@ -41,12 +41,13 @@ from ..schema import (
     NON_SEMANTIC_KEYS,
     ORIGINAL_LABEL,
     SCORES,
+    TAMPER,
     gap_metrics,
 )
 from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SHOWN = [*SCORES, AVG_GAP, *COST]
+SHOWN = [*SCORES, AVG_GAP, *COST, *TAMPER]
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
@@ -406,7 +407,10 @@ LEGEND = ("Cells are mean ± half-width of the 95% confidence interval over seed
           "(gaps 0; its RTE is its training time); `original (do nothing)` is the model before "
           "unlearning, ranked like a method: a method below it is worse than doing nothing. "
           "RTE = wall-clock seconds of the unlearning step; speedup = retrain seconds / RTE. "
-          "UA, RA, TA, FTA, MIA in percent.")
+          "UA, RA, TA, FTA, MIA in percent. relearn_FA = forget accuracy after the retain-only "
+          "relearn attack (a short fine-tune on D_r, no forget sample; class-wise: on the "
+          "forgotten classes' test samples, random: on D_f); gap_relearn = its |difference| to "
+          "the retrain's, not part of avg_gap.")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:

@@ -24,6 +24,8 @@ from ..scenarios import make_split
 from ..training import Recipe, accuracy
 
 Metric = Callable[..., dict[str, float]]
+# Keys of a metric config that are not the function's parameters.
+METRIC_KEYS = ("_target_", "gaps")
 
 
 class Classification:
@@ -36,11 +38,15 @@ class Classification:
     def __init__(self, eval_cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> None:
         self.batch_size = int(eval_cfg["batch_size"])
         self.metrics: list[tuple[Metric, dict[str, Any]]] = []
+        # Reference-relative columns a metric config asks for: {gap column: metric column}.
+        self.extra_gaps: dict[str, str] = {}
         for name, node in (eval_cfg.get("metrics") or {}).items():
             if node is None:  # switched off: eval.metrics.<name>=null
                 continue
             fn = resolve(node.get("_target_"), "metric", f"eval.metrics.{name}._target_", allow)
-            self.metrics.append((fn, {k: v for k, v in node.items() if k != "_target_"}))
+            self.metrics.append((fn, {k: v for k, v in node.items()
+                                      if k not in METRIC_KEYS}))
+            self.extra_gaps.update(node.get("gaps") or {})
 
     def environment(self, cfg: Mapping[str, Any], device: torch.device,
                     log: Callable[[str], None], data: Data | None = None) -> TrainEnv:
@@ -68,10 +74,15 @@ class Classification:
         return out
 
     def compare(self, row: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float]:
-        """The gaps of a model's metrics to the retrain's (absent metrics: no gaps)."""
-        if not all(m in row and m in reference for m in self.gap_metrics):
-            return {}
-        return schema.gap_metrics(row, reference, self.gap_metrics)
+        """The gaps of a model's metrics to the retrain's (absent metrics: no gaps): the
+        papers' four and their mean, then each metric config's extra ``gaps``."""
+        gaps: dict[str, float] = {}
+        if all(m in row and m in reference for m in self.gap_metrics):
+            gaps.update(schema.gap_metrics(row, reference, self.gap_metrics))
+        for column, metric in self.extra_gaps.items():
+            if metric in row and metric in reference:
+                gaps[column] = abs(float(row[metric]) - float(reference[metric]))
+        return gaps
 
     def test_accuracy(self, models: Mapping[str, nn.Module | list[nn.Module]],
                       env: TrainEnv) -> dict[str, float]:
