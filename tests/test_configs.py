@@ -45,6 +45,9 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
         cfg = make_cfg(f"{group}={option}", results_dir=tmp_path, return_hydra_config=True)
         assert cfg.hydra.launcher._target_
         return
+    if group == "tuned":  # picked up by the defaults list for its own setting only
+        _check_tuned(option, tmp_path)
+        return
     prefix = "+" if group in ("experiment", "tune") else ""  # groups not in the defaults
     cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path)
     plan = validate(cfg)
@@ -63,6 +66,26 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
     elif group == "scenario":
         split = make_split(plan.cfg["scenario"], torch.arange(200) % 10, 10, seed=0)
         assert len(split.forget) > 0 and len(split.retain) > 0
+
+
+def _check_tuned(option: str, tmp_path: Path) -> None:
+    """A tuned file names its setting in its header; composed for that setting, the job uses
+    the selected values and passes the validation layer."""
+    import re
+
+    import yaml
+
+    path = CONF_DIR / "tuned" / f"{option}.yaml"
+    setting = re.search(r"for (method=\S+ dataset=\S+ model=\S+ scenario=\S+):",
+                        path.read_text())
+    assert setting, f"{path.name}: no 'for method=... dataset=... model=... scenario=...' line"
+    overrides = setting.group(1).split()
+    assert "_".join(o.split("=")[1] for o in overrides[1:] + overrides[:1]) == option
+    plan = validate(make_cfg(*overrides, results_dir=tmp_path))
+    selected = yaml.safe_load(path.read_text())
+    for key, value in selected.items():
+        if key != "runner":
+            assert plan.cfg["method"][key] == value, key
 
 
 def _components() -> list[tuple[str, str]]:

@@ -110,6 +110,11 @@ def _group_options(group: str) -> list[str] | None:
     return sorted(repository.get_group_options(group))
 
 
+# The defaults list's optional group (conf/config.yaml): its option is derived from the
+# setting and may not exist; a name given on the command line is still checked.
+OPTIONAL_GROUP = "tuned"
+
+
 def _check_choice(group: str, value: Any, options: list[str]) -> None:
     """A group option is one of the group's names: never a path (`method=../../x` would read a
     file outside conf/ and name the job folder after it)."""
@@ -172,6 +177,8 @@ def _check_hydra(cfg: Any) -> None:
     callbacks are ours, and nothing is written into the run folder before the job ends (no
     `.hydra/`, no log file), so a failed job leaves nothing there."""
     for group, choice in (cfg.hydra.runtime.choices or {}).items():
+        if group == OPTIONAL_GROUP and isinstance(choice, str) and _OPTION.match(choice):
+            continue  # `optional tuned: <setting>`: a setting without a tuned file has none
         _check_choice(str(group), choice, _group_options(str(group)) or [])
     for name, node in (cfg.hydra.callbacks or {}).items():
         target = str(node.get("_target_", ""))
