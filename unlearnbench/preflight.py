@@ -25,7 +25,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError, UserError
+from .errors import ConfigError, NotApplicable, UserError
 from .results import foreign_outputs
 from .schema import canonical_json
 from .sweep import register_resolvers
@@ -47,6 +47,7 @@ class Checked:
     jobs: int
     run_dir: Path | None = None
     existing: set[Path] = field(default_factory=set)
+    not_applicable: int = 0  # sweep jobs whose method does not apply (skipped when run)
 
 
 def _one_line(exc: Exception) -> str:
@@ -190,10 +191,22 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
         with initialize_config_dir(str(conf_dir), version_base="1.3"):
             jobs = _jobs(overrides, multirun)
             data = _DataCache()
-            last = None
+            last, skipped = None, []
             for job in jobs:
-                last = _check_job(job, data)
-            checked = Checked(jobs=len(jobs))
+                try:
+                    last = _check_job(job, data)
+                except NotApplicable as exc:
+                    # `method=glob(*)` crosses every method with every scenario: a class-wise
+                    # method on a sample scenario is no job, not bad input (unless none is left)
+                    if not multirun:
+                        raise
+                    skipped.append(exc)
+            if skipped and len(skipped) == len(jobs):
+                raise skipped[0]
+            if skipped:
+                print(f"unlearnbench: {len(skipped)} of {len(jobs)} sweep job(s) not applicable, "
+                      f"skipped (e.g. {skipped[0]})")
+            checked = Checked(jobs=len(jobs), not_applicable=len(skipped))
             if not multirun and last is not None:
                 run_dir = Path(str(last.hydra.run.dir))
                 foreign = foreign_outputs(run_dir)

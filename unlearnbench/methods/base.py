@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..context import MethodContext
-from ..masks import MaskKeeper
-from ..training import FitOptions, Objective, Regulariser, fit
+from ..masks import MaskKeeper, apply_masks
+from ..training import DivergenceError, FitOptions, Objective, Regulariser, fit
 
-__all__ = ["MethodContext", "MethodOutput", "finetune", "negated_cross_entropy"]
+__all__ = ["MethodContext", "MethodOutput", "adam_epochs", "finetune", "negated_cross_entropy"]
 
 
 @dataclass
@@ -60,4 +62,28 @@ def finetune(
         seed=ctx.seed + 1, indices=indices,
         options=FitOptions(objective=objective, regulariser=regulariser, desc=desc,
                            progress=ctx.progress, observers=observers))
+    return model
+
+
+def adam_epochs(model: nn.Module, count: int, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                *, lr: float, batch_size: int, epochs: int, seed: int, desc: str,
+                masks: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The reference implementations' plain Adam loop (no weight decay) over ``count`` rows in
+    shuffled batches: ``batch_loss(rows)`` gives the loss of a batch of row positions. The
+    model trains in training mode; pruned weights stay zero; a non-finite loss raises
+    DivergenceError."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(count, generator=g)
+        for start in range(0, count, batch_size):
+            loss = batch_loss(order[start:start + batch_size])
+            if not math.isfinite(loss.item()):
+                raise DivergenceError(f"{desc}: non-finite loss at epoch {epoch + 1}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            apply_masks(model, masks)
+    model.eval()
     return model
