@@ -45,7 +45,7 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
         cfg = make_cfg(f"{group}={option}", results_dir=tmp_path, return_hydra_config=True)
         assert cfg.hydra.launcher._target_
         return
-    prefix = "+" if group == "experiment" else ""
+    prefix = "+" if group in ("experiment", "tune") else ""  # opt-in groups
     cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path)
     plan = validate(cfg)
     if group == "method":

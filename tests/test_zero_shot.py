@@ -225,3 +225,45 @@ def test_gkt_logs_the_student_through_the_checkpoint_sink() -> None:
     assert [step for step, _ in seen] == [0, 2, 4]
     assert all(0 <= info["gate_pass_rate"] <= 1 for _, info in seen)
     assert out.extras["pseudo_batches"] == 4
+
+
+@pytest.mark.parametrize("method", ["unsir", "unsir_zero_shot", "bad_teacher", "gkt"])
+def test_search_space_ends_are_valid_settings(method: str, tmp_path: Path) -> None:
+    """conf/tune/<method>.yaml: each end of every interval, and every choice, passes the
+    method's typed ranges (one key at a time, the others at their defaults)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from unlearnbench.validation import validate
+
+    from .conftest import CONF_DIR
+
+    params = OmegaConf.load(CONF_DIR / "tune" / f"{method}.yaml").hydra.sweeper.params
+    parser = OverridesParser.create()
+    for override in parser.parse_overrides([f"{k}={v}" for k, v in params.items()]):
+        key = override.get_key_element()
+        assert key.startswith("method.")
+        if override.is_interval_sweep():
+            ends = [override.value().start, override.value().end]
+        else:
+            ends = list(override.sweep_string_iterator())
+        for value in ends:
+            if isinstance(value, float) and "int(" in str(params[key]):
+                value = int(value)
+            validate(make_cfg(f"method={method}", f"{key}={value}", results_dir=tmp_path))
+
+
+def test_a_glob_sweep_skips_class_wise_methods_on_sample_scenarios(capsys) -> None:
+    from unlearnbench.errors import NotApplicable
+    from unlearnbench.preflight import preflight
+
+    from .conftest import CONF_DIR
+
+    checked = preflight(["-m", "method=unsir,ft", "scenario=classwise,random",
+                         "dataset=synthetic"], CONF_DIR)
+    assert checked.jobs == 4 and checked.not_applicable == 1
+    assert "1 of 4 sweep job(s) not applicable" in capsys.readouterr().out
+    with pytest.raises(NotApplicable, match="scenario=random.*classwise"):
+        preflight(["-m", "method=unsir", "scenario=random", "dataset=synthetic"], CONF_DIR)
+    with pytest.raises(NotApplicable):  # a single run: bad input
+        preflight(["method=unsir", "scenario=random", "dataset=synthetic"], CONF_DIR)

@@ -32,11 +32,21 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
-from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
+from ..schema import (
+    AVG_GAP,
+    COST,
+    DONE,
+    EXTRA_SCORES,
+    GAP_METRICS,
+    GAPS,
+    NON_SEMANTIC_KEYS,
+    SCORES,
+    gap_metrics,
+)
 from .tables import Table
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SHOWN = [*SCORES, AVG_GAP, *COST]
+SHOWN = [*SCORES, *EXTRA_SCORES, AVG_GAP, *COST]  # a column only where some row has it
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
@@ -352,7 +362,9 @@ LEGEND = ("Cells are mean ± std over seeds (`seeds` = how many finished ok; fai
           "|MIA| gaps to the retrained model (lower is closer to retraining). `retrain` is the "
           "reference (gaps 0; its RTE is its training time); `original` is the model before "
           "unlearning. RTE = wall-clock seconds of the unlearning step; speedup = retrain "
-          "seconds / RTE. UA, RA, TA, FTA, MIA in percent.")
+          "seconds / RTE. UA, RA, TA, FTA, MIA, MI_success in percent. Class-wise jobs also "
+          "show AIN (relearn steps ÷ the retrain's; AIN_censored = share of seeds where it is "
+          "a bound because a relearn hit its cap), ZRF (1 − JS to a random model on D_f).")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
