@@ -29,8 +29,8 @@ METHODS = {
     "rl": ["method=rl"],
     "amnesiac": ["method=amnesiac"],
     "amnesiac+repair": ["method=amnesiac", "method.repair_epochs=1"],
-    "sisa S=5": ["method=sisa", "method.training.shards=5"],
-    "sisa S=10": ["method=sisa", "method.training.shards=10"],
+    "sisa S=5": ["method=sisa", "method.runner.training.shards=5"],
+    "sisa S=10": ["method=sisa", "method.runner.training.shards=10"],
 }
 SCENARIOS = {
     "samples K=10": ["scenario=samples", "scenario.count=10"],

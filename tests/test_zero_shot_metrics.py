@@ -13,7 +13,6 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from unlearnbench.data import load_data
 from unlearnbench.errors import ConfigError
 from unlearnbench.metrics.inversion import total_variation
 from unlearnbench.metrics.relearn import median_censored, steps_to_relearn
@@ -86,13 +85,6 @@ def test_allcnn_works_from_8_to_32_pixels_and_scales_its_width(size: int) -> Non
     assert feature_blocks(model) == tuple(f"conv{i}" for i in range(1, 9))
     full = AllCNN((3, size, size), 10)
     assert full.conv1[0].out_channels == 96 and full.conv4[0].out_channels == 192
-
-
-def test_mnist_5k_is_the_bundled_subset_with_a_fixed_stratified_split(tmp_path: Path) -> None:
-    cfg = validate(make_cfg("dataset=mnist_5k", results_dir=tmp_path)).cfg["dataset"]
-    data = load_data(cfg, tmp_path)
-    assert data.train_x.shape == (4000, 1, 28, 28) and data.test_x.shape == (1000, 1, 28, 28)
-    assert torch.bincount(data.train_y).tolist() == [400] * 10
 
 
 def test_judge_must_be_another_architecture(tmp_path: Path) -> None:

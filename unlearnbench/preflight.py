@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
@@ -208,6 +209,7 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
                       f"skipped (e.g. {skipped[0]})")
             checked = Checked(jobs=len(jobs), not_applicable=len(skipped))
             if not multirun and last is not None:
+                HydraConfig.instance().set_config(last)  # resolves ${hydra:...} in run.dir
                 run_dir = Path(str(last.hydra.run.dir))
                 foreign = foreign_outputs(run_dir)
                 if foreign:
