@@ -39,21 +39,61 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
+class BatchNormPrior:
+    """DeepInversion's feature prior (Yin et al., CVPR 2020): the batch statistics of every
+    BatchNorm layer's input should match its running statistics, Σ ‖μ − μ_run‖ + ‖σ² − σ²_run‖.
+    Zero for a model without batch norm."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.terms: list[torch.Tensor] = []
+        self.hooks = [m.register_forward_hook(self._hook) for m in model.modules()
+                      if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None]
+
+    def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
+        x = inputs[0]
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+        self.terms.append(torch.norm(mean - module.running_mean, 2)
+                          + torch.norm(var - module.running_var, 2))
+
+    def pop(self, like: torch.Tensor) -> torch.Tensor:
+        total = torch.stack(self.terms).sum() if self.terms else like.new_zeros(())
+        self.terms = []
+        return total
+
+    def close(self) -> None:
+        for h in self.hooks:
+            h.remove()
+
+
 def invert(model: nn.Module, targets: torch.Tensor, shape: tuple[int, ...], *, steps: int,
-           lr: float, tv: float, l2: float, seed: int) -> torch.Tensor:
-    """Inputs optimised to be classified as ``targets`` (one per row) under the priors."""
+           lr: float, tv: float, l2: float, seed: int, jitter: int = 0,
+           bn: float = 0.0) -> torch.Tensor:
+    """Inputs optimised to be classified as ``targets`` (one per row) under the priors; with
+    ``jitter`` each step sees the batch rolled by up to that many pixels (a random shift per
+    step, as in DeepInversion), so no single-pixel pattern can carry the class."""
     g = torch.Generator().manual_seed(seed)
     device = targets.device
     x = (0.1 * torch.randn(len(targets), *shape, generator=g)).to(device).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     model.eval()
-    for _ in range(steps):
-        loss = F.cross_entropy(model(x), targets) + tv * total_variation(x) \
-            + l2 * x.pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        (grad,) = torch.autograd.grad(loss, [x])  # the model's weights stay untouched
-        x.grad = grad
-        opt.step()
+    prior = BatchNormPrior(model) if bn > 0 else None
+    try:
+        for _ in range(steps):
+            view = x
+            if jitter:
+                dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
+                view = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(model(view), targets) + tv * total_variation(x) \
+                + l2 * x.pow(2).mean()
+            if prior is not None:
+                loss = loss + bn * prior.pop(loss)
+            opt.zero_grad(set_to_none=True)
+            (grad,) = torch.autograd.grad(loss, [x])  # the model's weights stay untouched
+            x.grad = grad
+            opt.step()
+    finally:
+        if prior is not None:
+            prior.close()
     return x.detach()
 
 
