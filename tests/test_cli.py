@@ -47,6 +47,17 @@ BAD = [
     (["eval.metrics.relearn.steps=0"], "eval.metrics.relearn.steps=0", "an integer in [1,"),
     (["eval.metrics.relearn.gaps.gap_UA=relearn_FA"], "eval.metrics.relearn.gaps.gap_UA",
      "gap_relearn"),
+    # the zero-shot family (issue 11)
+    (["method=unsir", "scenario=random"], "scenario=random", "classwise"),
+    (["method=gkt", "method.beta=-1"], "method.beta=-1", "a number in [0, inf)"),
+    (["method=unsir_zero_shot", "method.mode=broken"], "method.mode=broken", "fixed"),
+    (["model=allcnn", "model.width=0"], "model.width=0", "a number in [0.01, 16]"),
+    (["eval.metrics.anamnesis.alpha=1.5"], "eval.metrics.anamnesis.alpha=1.5", "(0, 1)"),
+    (["eval.metrics.anamnesis.relative.AIN.op=product"],
+     "eval.metrics.anamnesis.relative.AIN.op",
+     "ratio, difference"),
+    (["model=cnn", "eval.judge.model.name=cnn", "eval.judge.model.channels=[32,64]"],
+     "eval.judge.model=cnn", "an architecture other than"),
 ]
 
 

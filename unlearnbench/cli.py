@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from . import schema, sweep
-from .errors import UserError
+from .errors import NotApplicable, UserError
 from .preflight import Checked, preflight
 from .runner import objective, run
 from .validation import resolved
@@ -65,6 +65,13 @@ def _job(cfg: DictConfig) -> float:
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
         df = run(cfg, out_dir)
+    except NotApplicable as exc:
+        if not in_sweep:
+            _remove_created(out_dir.resolve(), keep)
+            fail(str(exc))
+        print(f"skipped: not applicable ({' '.join(str(exc).split())})")
+        _remove_created(out_dir.resolve(), keep)
+        return math.inf
     except UserError as exc:
         _remove_created(out_dir.resolve(), keep)
         fail(str(exc))

@@ -12,7 +12,10 @@
   ``zero_shot``    no training data at all: reading ``ctx.data`` or ``ctx.split`` raises; the
                    model, the forget class ids, the input shape and the class count remain.
 
-  No method ever sees the test set or the retrained model.
+  No method ever sees the test set or the retrained model. A method may hand intermediate
+  models to ``ctx.checkpoint(step, model, **info)``, a write-only sink: the runner evaluates
+  them after the method has finished (a learning curve in the job folder), so what they score
+  never reaches the method, whatever its access.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -48,6 +52,12 @@ class TrainEnv:
     model_factory: Callable[[tuple[int, int, int], int], nn.Module]
     progress: bool = True
     log: Callable[[str], None] = print
+    # Set by the runner for metrics that compare against other models (AIN's target, the
+    # model-inversion judge): role name ("original", "retrain", "judge") -> that model.
+    reference: Callable[[str], nn.Module] | None = None
+    # Set per evaluation by `collecting`: what a metric leaves beyond numbers (images), for
+    # the task to draw into the job folder. Metrics never write files themselves.
+    artifacts: dict[str, np.ndarray] | None = None
 
     def build_model(self) -> nn.Module:
         """A fresh model of the job's architecture on the device (weights from torch's RNG)."""
@@ -56,6 +66,46 @@ class TrainEnv:
     def with_seed(self, seed: int) -> TrainEnv:
         """The same job trained from another seed (ensembles): the forget set stays."""
         return replace(self, seed=seed)
+
+    def reference_model(self, role: str) -> nn.Module:
+        """Another role's model for a metric that needs one (RuntimeError when the runner gave
+        none, e.g. a metric called outside a job)."""
+        if self.reference is None:
+            raise RuntimeError(f"this environment has no reference models (asked for {role})")
+        return self.reference(role)
+
+
+def collecting(env: TrainEnv) -> tuple[TrainEnv, dict[str, np.ndarray]]:
+    """``env`` with a fresh artifact sink, and the sink."""
+    sink: dict[str, np.ndarray] = {}
+    return replace(env, artifacts=sink), sink
+
+
+Checkpoint = Callable[..., None]  # (step, model, **info) -> None
+
+
+def _no_checkpoints(step: int, model: nn.Module, **info: float) -> None:
+    return None
+
+
+@dataclass
+class CheckpointPoint:
+    step: int
+    state: dict[str, torch.Tensor]  # a CPU copy of the model's state
+    info: dict[str, float]
+
+
+class CheckpointLog:
+    """The runner's checkpoint sink: keeps CPU copies of the models a method hands over;
+    returns nothing to the method."""
+
+    def __init__(self) -> None:
+        self.points: list[CheckpointPoint] = []
+
+    def __call__(self, step: int, model: nn.Module, **info: float) -> None:
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.points.append(CheckpointPoint(int(step), state, {k: float(v)
+                                                              for k, v in info.items()}))
 
 
 @dataclass(frozen=True)
@@ -102,6 +152,7 @@ class MethodContext:
     progress: bool = True
     masks: dict[str, torch.Tensor] | None = None  # prune-then-unlearn: kept weights (True)
     variant: dict[str, Any] = field(default_factory=dict)  # artifacts of a training producer
+    checkpoint: Checkpoint = _no_checkpoints  # write-only: models scored after the method
     _data: TrainData | None = None
     _split: Split | ForgetOnlySplit | None = None
 
@@ -122,7 +173,8 @@ class MethodContext:
 
 def method_context(env: TrainEnv, method: str, access: str,
                    masks: dict[str, torch.Tensor] | None = None,
-                   variant: dict[str, Any] | None = None) -> MethodContext:
+                   variant: dict[str, Any] | None = None,
+                   checkpoint: Checkpoint | None = None) -> MethodContext:
     """The method's view of ``env``, cut to ``access``."""
     if access not in ACCESS_LEVELS:
         raise ValueError(f"unknown access {access!r}")
@@ -136,10 +188,15 @@ def method_context(env: TrainEnv, method: str, access: str,
         forget = split.forget.to(data.train_x.device)
         view_data = TrainData(data.train_x[forget], data.train_y[forget], data.num_classes)
         view_split = ForgetOnlySplit(len(forget), split.forget_classes, method)
+    factory, shape, k, device = env.model_factory, data.input_shape, data.num_classes, env.device
+
+    def build_model() -> nn.Module:  # closes over no data (a bound env method would)
+        return factory(shape, k).to(device)
+
     return MethodContext(
         method=method, access=access, dataset=data.name, recipe=env.recipe, seed=env.seed,
         device=env.device, num_classes=data.num_classes, input_shape=data.input_shape,
-        forget_classes=tuple(split.forget_classes), build_model=env.build_model,
+        forget_classes=tuple(split.forget_classes), build_model=build_model,
         progress=env.progress, masks=masks, variant=dict(variant or {}),
-        _data=view_data, _split=view_split,
+        checkpoint=checkpoint or _no_checkpoints, _data=view_data, _split=view_split,
     )

@@ -19,3 +19,9 @@ class DatasetMissingError(UserError):
 
 class DatasetUnreadableError(DatasetMissingError):
     """A dataset's file is present but truncated, corrupt or not in its format: replace it."""
+
+
+class NotApplicable(ConfigError):
+    """A method that does not apply to this job (a class-wise method on a sample scenario, a
+    method for another task): an error for a single run; in a sweep (``method=glob(*)``) the
+    job is skipped with one line."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import torch
 from torch import nn
 
-from .params import NonEmpty, PositiveInt
+from .params import NonEmpty, PositiveInt, Range
 from .registry import resolve
 
 Widths = Annotated[list[PositiveInt], NonEmpty()]
@@ -21,6 +21,8 @@ InputShape = tuple[int, int, int]
 
 
 class MLP(nn.Module):
+    FEATURE_BLOCKS: tuple[str, ...] = ()  # no spatial feature maps (see `feature_blocks`)
+
     def __init__(self, input_shape: InputShape, num_classes: int, *,
                  hidden: Annotated[list[PositiveInt], NonEmpty()]) -> None:
         super().__init__()
@@ -49,9 +51,51 @@ class SmallCNN(nn.Module):
             in_channels = width
         self.features = nn.Sequential(*blocks)
         self.head = nn.Linear(in_channels, num_classes)
+        # each block's ReLU output (before its pool)
+        self.FEATURE_BLOCKS = tuple(f"features.{4 * i + 2}" for i in range(len(channels)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def _conv_block(cin: int, cout: int, kernel: int, stride: int, batch_norm: bool) -> nn.Sequential:
+    """Conv (no bias under batch norm), batch norm, ReLU: the reference's `Conv` block."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2,
+                                         bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class AllCNN(nn.Module):
+    """All-CNN (Springenberg et al., 2015) as the zero-shot unlearning paper uses it
+    (ayushkumartarun/zero-shot-unlearning `models.py`): eight conv blocks of 96·width and
+    192·width filters, stride-2 convs instead of pooling, a 1x1 conv, global average pooling
+    and one linear layer. The reference pools with AvgPool2d(7) for 28x28 and (8) for 32x32
+    inputs, which is the global average there; global pooling makes the same net work from
+    8x8 inputs upwards."""
+
+    FEATURE_BLOCKS = tuple(f"conv{i}" for i in range(1, 9))  # the reference's actv1..actv8
+
+    def __init__(self, input_shape: InputShape, num_classes: int, *,
+                 width: Annotated[float, Range(0.01, 16)] = 1.0, batch_norm: bool = True,
+                 dropout: bool = False) -> None:
+        super().__init__()
+        n1, n2 = max(1, int(96 * width)), max(1, int(192 * width))
+        specs = [(input_shape[0], n1, 3, 1), (n1, n1, 3, 1), (n1, n2, 3, 2),
+                 (n2, n2, 3, 1), (n2, n2, 3, 1), (n2, n2, 3, 2), (n2, n2, 3, 1), (n2, n2, 1, 1)]
+        for i, (cin, cout, k, s) in enumerate(specs, start=1):
+            setattr(self, f"conv{i}", _conv_block(cin, cout, k, s, batch_norm))
+        self.dropout1 = nn.Dropout() if dropout else nn.Identity()
+        self.dropout2 = nn.Dropout() if dropout else nn.Identity()
+        self.classifier = nn.Linear(n2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        out = self.conv6(self.conv5(self.conv4(self.dropout1(out))))
+        out = self.conv8(self.conv7(self.dropout2(out)))
+        return self.classifier(out.mean(dim=(2, 3)))
 
 
 class BasicBlock(nn.Module):
@@ -74,6 +118,8 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """CIFAR variant: 3x3 stem with stride 1 and no max-pool."""
 
+    FEATURE_BLOCKS = tuple(f"layers.{i}" for i in range(8))
+
     def __init__(self, input_shape: InputShape, num_classes: int, *,
                  width: PositiveInt = 64) -> None:
         super().__init__()
@@ -90,6 +136,12 @@ class ResNet18(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.layers(self.stem(x)).mean(dim=(2, 3)))
+
+
+def feature_blocks(model: nn.Module) -> tuple[str, ...]:
+    """Names of the submodules whose outputs are the model's spatial feature maps (attention
+    transfer reads them); empty for a model without any (an MLP)."""
+    return tuple(getattr(model, "FEATURE_BLOCKS", ()))
 
 
 # Keys every model config has besides its class's parameters.

@@ -26,7 +26,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError, UserError
+from .errors import ConfigError, NotApplicable, UserError
 from .results import check_not_another_job, foreign_outputs
 from .schema import canonical_json, config_hash
 from .sweep import HASH_RESOLVER, register_resolvers
@@ -52,6 +52,7 @@ class Checked:
     jobs: int
     run_dir: Path | None = None
     existing: set[Path] = field(default_factory=set)
+    not_applicable: int = 0  # sweep jobs whose method does not apply (skipped when run)
 
 
 def _one_line(exc: Exception) -> str:
@@ -302,14 +303,27 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
             _check_overrides(overrides, multirun)
             jobs = _jobs(overrides, multirun)
             data = _DataCache()
-            last = None
+            last, skipped = None, []
             for job in jobs:
-                last = _check_job(job, data)
+                try:
+                    last = _check_job(job, data)
+                except NotApplicable as exc:
+                    # `method=glob(*)` crosses every method with every scenario: a class-wise
+                    # method on a sample scenario is no job, not bad input (unless none is left)
+                    if not multirun:
+                        raise
+                    skipped.append(exc)
+            if skipped and len(skipped) == len(jobs):
+                raise skipped[0]
+            if skipped:
+                print(f"unlearnbench: {len(skipped)} of {len(jobs)} sweep job(s) not applicable, "
+                      f"skipped (e.g. {skipped[0]})")
             assert last is not None
             HydraConfig.instance().set_config(last)  # resolves ${hydra:...} in the folders
             folder = _sweep_dir(last) if multirun else _run_dir(last)
             return Checked(jobs=len(jobs), run_dir=folder,
-                           existing={p for p in [folder, *folder.parents] if p.exists()})
+                           existing={p for p in [folder, *folder.parents] if p.exists()},
+                           not_applicable=len(skipped))
     except UserError:
         raise
     except (HydraException, OmegaConfBaseException, ValueError, TypeError) as exc:

@@ -14,14 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from .cache import ModelCache, canonical_json
-from .context import TrainEnv
+from .context import TrainEnv, collecting
 from .producers.base import Producer, Reference
 from .producers.dense import Dense
 from .training import stopwatch
 
 BASE_ROLES = ("original", "retrain")
 VARIANT = "variant"  # the role of a method's training producer (Amnesiac, SISA)
+JUDGE = "judge"      # an independent classifier for evaluation only (eval.judge)
+# Roles a metric may ask for through ``env.reference_model`` (never a method).
+METRIC_ROLES = (*BASE_ROLES, JUDGE)
+MEMO_FORMAT = 2  # {"metrics": ..., "artifacts": ...}
 
 
 class References:
@@ -30,18 +36,34 @@ class References:
     def __init__(self, env: TrainEnv, cfg: Mapping[str, Any], cache: ModelCache,
                  stacked: list[Producer], variant: Producer | None = None,
                  evaluate: Callable[[Any, TrainEnv], dict[str, Any]] | None = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, judge: Producer | None = None) -> None:
         """``cfg``: the resolved job config; ``stacked``: producers on top of dense training
         for the original and the retrain (pruning); ``variant``: a method's own producer;
-        ``evaluate``: the task's per-model metrics (memoised for references)."""
+        ``evaluate``: the task's per-model metrics (memoised for references); ``judge``: the
+        producer of the evaluation-only judge classifier (eval.judge).
+
+        Metrics reach the original, the retrain and the judge through
+        ``env.reference_model(role)``, which this sets on ``env``."""
         self.env, self.cfg, self.cache, self.log = env, cfg, cache, log
         self.stacks: dict[str, list[Producer]] = {role: [Dense(), *stacked]
                                                  for role in BASE_ROLES}
         if variant is not None:
             self.stacks[VARIANT] = [variant]
+        if judge is not None:
+            self.stacks[JUDGE] = [judge]
         self.evaluate = evaluate
         self.timings: dict[str, float] = {}
         self._got: dict[tuple[str, int, int], Reference] = {}
+        self._memos: dict[tuple[str, int], dict[str, Any]] = {}
+        env.reference = self.metric_model
+
+    def metric_model(self, role: str) -> Any:
+        """A reference model for a metric: the original, the retrain or the judge."""
+        if role not in METRIC_ROLES:
+            raise KeyError(f"metrics may ask for {', '.join(METRIC_ROLES)}, not {role!r}")
+        if role == JUDGE and JUDGE not in self.stacks:
+            raise RuntimeError("a metric needs the judge classifier: configure eval.judge")
+        return self.get(role).model
 
     # -- key material
 
@@ -107,16 +129,38 @@ class References:
     def metrics(self, role: str, seed: int | None = None) -> dict[str, Any]:
         """The task's metrics of a reference, memoised beside its weights: every method of a
         sweep shares the same original and retrain, so their evaluation runs once."""
+        return dict(self._memo(role, seed)["metrics"])
+
+    def artifacts(self, role: str, seed: int | None = None) -> dict[str, np.ndarray]:
+        """What the metrics of a reference left beyond numbers (images), memoised with them."""
+        stored = self._memo(role, seed)["artifacts"]
+        return {name: np.asarray(value["data"], dtype=np.float32).reshape(value["shape"])
+                for name, value in stored.items()}
+
+    def _memo(self, role: str, seed: int | None) -> dict[str, Any]:
         if self.evaluate is None:
             raise RuntimeError("References was built without an evaluate function")
         ref = self.get(role, seed)
+        here = (role, ref.seed)
+        if here in self._memos:
+            return self._memos[here]
         evaluate = self.evaluate
         material = {"weights": ref.key, "weights_sha256": ref.weights_sha256,
                     "forget_sha256": self.env.split.digest,
                     "eval": canonical_json(self.cfg.get("eval")),
-                    "task": canonical_json(self.cfg.get("task"))}
-        return self.cache.memo(material, lambda: evaluate(ref.model, self.env),
-                               tied_to=ref.weights_sha256)
+                    "task": canonical_json(self.cfg.get("task")), "format": MEMO_FORMAT}
+
+        def compute() -> dict[str, Any]:
+            env, sink = collecting(self.env if ref.seed == self.env.seed
+                                   else self.env.with_seed(ref.seed))
+            scores = evaluate(ref.model, env)
+            return {"metrics": scores, "artifacts": {
+                name: {"shape": list(a.shape), "data": np.round(a, 4).ravel().tolist()}
+                for name, a in sink.items()}}
+
+        value = self.cache.memo(material, compute, tied_to=ref.weights_sha256)
+        self._memos[here] = value
+        return value
 
 
 class _Lookup:

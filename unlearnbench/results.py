@@ -30,7 +30,7 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
 
 # Every file a job may write into its folder (nothing else is ever written there).
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
-           "traceback.txt", DONE)
+           "traceback.txt", "checkpoints.csv", "mi_inversions.png", DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:
@@ -69,11 +69,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
-              texts: dict[str, str]) -> None:
+              texts: dict[str, str], files: dict[str, bytes] | None = None) -> None:
     """Write a job's files; the `done` marker goes last so a crash leaves no `done` job.
-    ``forget`` is None for a job that crashed before its forget set existed. Each file is
-    written to a temporary name and renamed; on any error every file this call wrote is
+    ``forget`` is None for a job that crashed before its forget set existed; ``files`` are
+    the task's other outputs (a learning curve, figures), each one of ``OUTPUTS``. Each file
+    is written to a temporary name and renamed; on any error every file this call wrote is
     removed again and the error is one line naming the folder."""
+    unknown = sorted(set(files or {}) - set(OUTPUTS))
+    if unknown:
+        raise ValueError(f"not a job output: {', '.join(unknown)} (results.OUTPUTS)")
     written: list[Path] = []
     if "config_hash" in df.columns and len(df):
         check_not_another_job(out_dir, str(df["config_hash"].iloc[0]), "job folder")
@@ -94,6 +98,8 @@ def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
             put("forget_indices.npy", lambda p: _save_npy(p, forget.astype(np.int64)))
         for name, text in texts.items():
             put(name, lambda p, t=text: p.write_text(t))
+        for name, data in (files or {}).items():
+            put(name, lambda p, d=data: p.write_bytes(d))
         put(DONE, lambda p: p.write_text("ok\n"))
     except OSError as exc:
         for path in written:

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from . import schema
 from .cache import ModelCache
-from .context import TrainEnv, method_context
+from .context import CheckpointLog, TrainEnv, collecting, method_context
 from .methods.base import MethodOutput
 from .params import keyword_parameters
 from .producers.base import Reference
@@ -59,8 +59,10 @@ def _trial_budget(plan: Plan, refs: References) -> float | None:
     return float(tune["max_cost"]) * float(retrain_cpu) if retrain_cpu else None
 
 
-def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, Any]:
-    """The method on a copy of the original, timed; a failure becomes a `failed` row."""
+def apply_method(plan: Plan, refs: References, console: Console,
+                 checkpoints: CheckpointLog | None = None) -> dict[str, Any]:
+    """The method on a copy of the original, timed; a failure becomes a `failed` row.
+    ``checkpoints`` collects the intermediate models the method hands to ``ctx.checkpoint``."""
     original = refs.get("original")
     if plan.runner.same_as_role is not None:  # `retrain`: the cached reference itself
         ref = refs.get(plan.runner.same_as_role)
@@ -70,7 +72,8 @@ def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, An
         ref = refs.get(VARIANT)
         variant = {"original": ref.model, "train_seconds": ref.seconds, **ref.artifacts}
     ctx = method_context(refs.env, plan.method, plan.runner.access,
-                         masks=original.artifacts.get("masks"), variant=variant)
+                         masks=original.artifacts.get("masks"), variant=variant,
+                         checkpoint=checkpoints)
     try:
         with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
@@ -104,6 +107,7 @@ class Prepared:
     refs: References
     console: Console
     timings: dict[str, float]
+    checkpoints: CheckpointLog
 
 
 def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
@@ -119,8 +123,8 @@ def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
     warm_up(plan.device)
     cache = ModelCache(plan.cfg["cache_dir"], log=lambda m: console.print(f"[yellow]{m}"))
     refs = References(env, plan.cfg, cache, plan.stacked, plan.variant, plan.task.evaluate,
-                      console.print)
-    return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]})
+                      console.print, judge=plan.judge)
+    return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]}, CheckpointLog())
 
 
 def run_method(cfg: DictConfig, console: Console | None = None
@@ -130,7 +134,7 @@ def run_method(cfg: DictConfig, console: Console | None = None
     job = prepare(cfg, console)
     job.refs.get("original")
     job.refs.get("retrain")
-    return job, apply_method(job.plan, job.refs, job.console)
+    return job, apply_method(job.plan, job.refs, job.console, job.checkpoints)
 
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None,
@@ -148,18 +152,20 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
             "access": plan.runner.access, "config_hash": chash, **plan.columns}
     with stopwatch(plan.device) as clock:
         ref = refs.metrics("retrain")
-        original = refs.metrics("original")
+        orig = refs.metrics("original")
         rows = [  # the original's gaps say how far doing nothing is from retraining
-            {**base, "role": "original", "status": "ok", **original,
-             **task.compare(original, ref)},
+            {**base, "role": "original", "status": "ok", **orig,
+             **task.compare(orig, ref)},
             {**base, "role": "retrain", "status": "ok", **ref, "RTE_s": retrain.seconds,
              "speedup": 1.0, **task.compare(ref, ref)},
         ]
+        artifacts = {role: refs.artifacts(role) for role in ("original", "retrain")}
         unlearned = {**base, "role": "unlearned", "status": result.pop("status", "ok")}
         model = result.pop("model", None)
         if model is not None:
             try:
-                scores = task.evaluate(model, env)
+                scoring_env, artifacts["unlearned"] = collecting(env)
+                scores = task.evaluate(model, scoring_env)
             except FloatingPointError as exc:  # diverged without NaN weights: a failed row
                 result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
             else:
@@ -168,8 +174,14 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
                 unlearned["speedup"] = retrain.seconds / rte if rte > 0 else math.inf
         unlearned.update(result)
         rows.append(unlearned)
+        files = task.figures(artifacts)
+        if job.checkpoints.points:  # the method's learning curve, scored after it finished
+            files["checkpoints.csv"] = task.curve(job.checkpoints, env).to_csv(
+                index=False).encode()
     timings.update(refs.timings)
     timings["metrics_s"] = clock["seconds"]
+    # each metric's own seconds (references' only when not memoised)
+    timings.update({f"metric_{name}_s": s for name, s in task.seconds.items()})
     df = tidy(rows, task.columns)
 
     render(df, f"{base['dataset']} / {base['model']} / {base['scenario']} / seed {plan.seed}: "
@@ -179,7 +191,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
         write_job(Path(out_dir), df, env.split.forget.numpy(), {
             "config.yaml": OmegaConf.to_yaml(OmegaConf.create(cfg_plain)),
             "timings.json": json.dumps(timings, indent=2),
-        })
+        }, files)
     return df
 
 

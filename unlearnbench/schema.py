@@ -8,7 +8,8 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 # Identity of a job's rows; every task shares them.
 ID_COLUMNS = ["run_id", "dataset", "model", "scenario", "seed", "method", "role", "status"]
@@ -23,11 +24,15 @@ COLUMNS = [*ID_COLUMNS, *SCORES, *COST, *GAPS, AVG_GAP, "config_hash"]
 # The retain-only relearn attack (conf/eval/default.yaml `relearn`): forget accuracy after it
 # and its gap to the retrain's, never part of avg_gap. Shown wherever a table has them.
 TAMPER = ["relearn_FA", "gap_relearn"]
+# Metrics of the zero-shot and teacher-student papers (conf/eval, switched off by null): the
+# Anamnesis index (relearn time vs the retrain's; `_censored` = 1 when it is a bound), ZRF,
+# and the model-inversion success rate. Shown wherever a job has them.
+EXTRA_SCORES = ["AIN", "AIN_censored", "ZRF", "MI_success"]
 # What the console table of one job shows.
-SHOWN = ["method", "role", "status", *SCORES, *COST, *GAPS, AVG_GAP, *TAMPER]
+SHOWN = ["method", "role", "status", *SCORES, *EXTRA_SCORES, *COST, *GAPS, AVG_GAP, *TAMPER]
 # One row per job in a sweep summary.
 SUMMARY_COLUMNS = ["rank", "dataset", "model", "scenario", "seed", "method", "status", *SCORES,
-                   *COST, AVG_GAP, *TAMPER]
+                   *EXTRA_SCORES, *COST, AVG_GAP, *TAMPER]
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 
@@ -85,3 +90,47 @@ def gap_metrics(row: Mapping[str, Any], reference: Mapping[str, Any],
     values = list(gaps.values())
     gaps[AVG_GAP] = math.fsum(values) / len(values) if values else math.nan
     return gaps
+
+
+# Keys of a metric's config node (conf/eval) that are not parameters of its function.
+METRIC_KEYS = ("_target_", "gaps", "relative")
+
+# A metric column with a companion `<column>_censored` (1.0 = the value is a bound, e.g. a
+# relearn that hit its step cap, not an exact number).
+CENSORED_SUFFIX = "_censored"
+
+
+@dataclass(frozen=True)
+class RelativeColumn:
+    """A column computed against the retrain's row (declared under ``relative:`` of a metric's
+    config in conf/eval): ``ratio`` = X(model) / X(retrain), ``difference`` = X(model) −
+    X(retrain), where X is the metric column ``of``. When X has a `_censored` companion in
+    either row, the new column gets one too: censored if either side is."""
+
+    of: str
+    op: Literal["ratio", "difference"] = "ratio"
+
+
+def _number(row: Mapping[str, Any], key: str) -> float:
+    try:
+        value = float(row.get(key, math.nan))
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def relative_columns(row: Mapping[str, Any], reference: Mapping[str, Any],
+                     specs: Mapping[str, RelativeColumn]) -> dict[str, float]:
+    """The declared reference-relative columns of ``row`` (NaN where undefined)."""
+    out: dict[str, float] = {}
+    for name, spec in specs.items():
+        a, b = _number(row, spec.of), _number(reference, spec.of)
+        if spec.op == "ratio":
+            out[name] = a / b if math.isfinite(a) and math.isfinite(b) and b != 0 else math.nan
+        else:
+            out[name] = a - b
+        flag = spec.of + CENSORED_SUFFIX
+        if flag in row or flag in reference:
+            flags = [_number(r, flag) for r in (row, reference)]
+            out[name + CENSORED_SUFFIX] = float(any(f == 1.0 for f in flags))
+    return out

@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import schema
 from .context import ACCESS_LEVELS, TrainEnv
-from .errors import ConfigError, UserError
+from .errors import ConfigError, NotApplicable, UserError
 from .params import (
     BatchSize,
     OpenUnit,
@@ -36,6 +36,7 @@ from .params import (
     dataclass_call_check,
 )
 from .registry import component_name, resolve
+from .schema import METRIC_KEYS, RelativeColumn
 from .training import Recipe
 
 GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity", "task")
@@ -105,6 +106,7 @@ class Plan:
     stacked: list[Any] = field(default_factory=list)       # producers over dense training
     columns: dict[str, Any] = field(default_factory=dict)  # what the stack adds to the rows
     variant: Any = None                                    # the method's training producer
+    judge: Any = None                                      # eval.judge's producer
 
     @property
     def allow(self) -> tuple[str, ...]:
@@ -211,11 +213,50 @@ def _check_train(cfg: Mapping[str, Any]) -> Recipe:
     return Recipe.from_cfg(node)
 
 
-def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
+def _check_relative(node: Any, key: str) -> None:
+    """A metric's ``relative:`` node: new column -> {of: <metric column>, op: ratio|difference}."""
+    if not isinstance(node, Mapping):
+        raise ConfigError(key, node, "a mapping of column names to {of: <column>, op: "
+                                     "ratio | difference}")
+    for column, spec in node.items():
+        if not isinstance(spec, Mapping) or "of" not in spec:
+            raise ConfigError(f"{key}.{column}", spec, "{of: <metric column>, op: ratio | "
+                                                       "difference}")
+        dataclass_call_check(RelativeColumn, spec, f"{key}.{column}")
+
+
+def _check_judge(cfg: Mapping[str, Any], node: Any, allow: tuple[str, ...]) -> Any:
+    """``eval.judge``: the model-inversion judge's model config and seed; its architecture must
+    differ from the job's model (an independent judge)."""
+    from .models import DESCRIPTOR_KEYS as MODEL_KEYS
+    from .models import model_class
+    from .producers.judge import Judge
+
+    if node is None:
+        return None
+    if not isinstance(node, Mapping):
+        raise ConfigError("eval.judge", node, "a mapping with model: {_target_: ...} and seed")
+    check_call(Judge, node, "eval.judge")
+    model = node["model"]
+    check_value("eval.judge.model.name", model.get("name"), str)
+    check_call(model_class(model, allow), _params(model, MODEL_KEYS), "eval.judge.model")
+    job_model = _node(cfg, "model")
+    if _params(model, ("name",)) == _params(job_model, ("name",)):
+        raise ConfigError("eval.judge.model", model.get("name"),
+                          f"an architecture other than the job's model={job_model.get('name')} "
+                          "(the judge must be independent of the models it scores)")
+    return Judge(**node)
+
+
+def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> Any:
+    """Check every key of ``eval``; return the judge's producer (None without eval.judge)."""
     node = _node(cfg, "eval")
+    judge = None
     for key, value in node.items():
         if key == "batch_size":
             check_value("eval.batch_size", value, BatchSize)
+        elif key == "judge":
+            judge = _check_judge(cfg, value, allow)
         elif key == "metrics":
             if not isinstance(value, Mapping) or all(m is None for m in value.values()):
                 raise ConfigError("eval.metrics", value, "a mapping with at least one metric "
@@ -228,10 +269,13 @@ def _check_eval(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
                     raise ConfigError(f"eval.metrics.{name}", metric, "a metric config or null")
                 fn = resolve(metric.get("_target_"), "metric",
                              f"eval.metrics.{name}._target_", allow)
-                check_call(fn, _params(metric, ("_target_", "gaps")), f"eval.metrics.{name}")
+                check_call(fn, _params(metric, METRIC_KEYS), f"eval.metrics.{name}")
                 _check_gaps(metric.get("gaps"), f"eval.metrics.{name}.gaps")
+                if "relative" in metric:
+                    _check_relative(metric["relative"], f"eval.metrics.{name}.relative")
         else:
-            raise ConfigError(f"eval.{key}", value, "the keys batch_size, metrics")
+            raise ConfigError(f"eval.{key}", value, "the keys batch_size, judge, metrics")
+    return judge
 
 
 GAP_COLUMN = re.compile(r"^gap_[A-Za-z0-9_]+$")
@@ -301,7 +345,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     _check_component(plain, "scenario", scenario_function(_node(plain, "scenario"), allow),
                      SCENARIO_KEYS)
     _check_train(plain)
-    _check_eval(plain, allow)
+    judge = _check_eval(plain, allow)
     sparsity = _node(plain, "sparsity")
     _descriptor(sparsity, "sparsity")
     pruning = _producer(sparsity, "sparsity", "sparsity", allow)
@@ -316,7 +360,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     task_node = _node(plain, "task")
     _descriptor(task_node, "task")
     if task_node["name"] not in runner.tasks:
-        raise ConfigError("method", method, f"a method for task={task_node['name']} "
+        raise NotApplicable("method", method, f"a method for task={task_node['name']} "
                           f"(method={method} serves {', '.join(runner.tasks)})")
     task_cls = resolve(task_node.get("_target_"), "task", "task._target_", allow)
     check_call(task_cls, _params(task_node, ("_target_", "name")), "task")
@@ -325,7 +369,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     columns = dict(pruning.columns()) if hasattr(pruning, "columns") else {}
     return Plan(cfg=plain, seed=int(plain["seed"]), device=device, method=method,
                 method_fn=method_fn, runner=runner, task=task, stacked=stacked,
-                columns=columns, variant=variant)
+                columns=columns, variant=variant, judge=judge)
 
 
 def _check_model_fits(plan: Plan, env: TrainEnv) -> None:
@@ -353,7 +397,7 @@ def check_with_data(plan: Plan, env: TrainEnv) -> None:
     """Checks that need the loaded data and split (counts against the dataset size, the
     model against the image shape)."""
     if plan.runner.forgets_classes and not env.split.forget_classes:
-        raise ConfigError("scenario", plan.cfg["scenario"]["name"],
+        raise NotApplicable("scenario", plan.cfg["scenario"]["name"],
                           f"classwise (method={plan.method} forgets whole classes)")
     _check_model_fits(plan, env)
     for producer in [*plan.stacked, plan.variant]:

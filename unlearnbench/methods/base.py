@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..context import MethodContext
-from ..masks import MaskKeeper
+from ..masks import MaskKeeper, apply_masks
 from ..training import (
     DivergenceError,
     EpochPlan,
@@ -22,8 +23,8 @@ from ..training import (
     fit,
 )
 
-__all__ = ["MethodContext", "MethodOutput", "check_finite", "epoch_batches", "finetune",
-           "keepers", "negated_cross_entropy", "step"]
+__all__ = ["MethodContext", "MethodOutput", "adam_epochs", "check_finite", "epoch_batches",
+           "finetune", "keepers", "negated_cross_entropy", "step"]
 
 
 @dataclass
@@ -106,3 +107,25 @@ def check_finite(loss: torch.Tensor, desc: str, epoch: int) -> None:
     """Raise DivergenceError on a non-finite loss (read once an epoch: it syncs the device)."""
     if not torch.isfinite(loss.detach()).all():
         raise DivergenceError(f"{desc}: non-finite loss at epoch {epoch + 1}")
+def adam_epochs(model: nn.Module, count: int, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                *, lr: float, batch_size: int, epochs: int, seed: int, desc: str,
+                masks: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The reference implementations' plain Adam loop (no weight decay) over ``count`` rows in
+    shuffled batches: ``batch_loss(rows)`` gives the loss of a batch of row positions. The
+    model trains in training mode; pruned weights stay zero; a non-finite loss raises
+    DivergenceError."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(count, generator=g)
+        for start in range(0, count, batch_size):
+            loss = batch_loss(order[start:start + batch_size])
+            if not math.isfinite(loss.item()):
+                raise DivergenceError(f"{desc}: non-finite loss at epoch {epoch + 1}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            apply_masks(model, masks)
+    model.eval()
+    return model

@@ -36,6 +36,7 @@ from ..schema import (
     AVG_GAP,
     COST,
     DONE,
+    EXTRA_SCORES,
     GAP_METRICS,
     GAPS,
     NON_SEMANTIC_KEYS,
@@ -47,7 +48,7 @@ from ..schema import (
 from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SHOWN = [*SCORES, AVG_GAP, *COST, *TAMPER]
+SHOWN = [*SCORES, *EXTRA_SCORES, AVG_GAP, *COST, *TAMPER]  # a column only where some row has it
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
@@ -407,10 +408,12 @@ LEGEND = ("Cells are mean ± half-width of the 95% confidence interval over seed
           "(gaps 0; its RTE is its training time); `original (do nothing)` is the model before "
           "unlearning, ranked like a method: a method below it is worse than doing nothing. "
           "RTE = wall-clock seconds of the unlearning step; speedup = retrain seconds / RTE. "
-          "UA, RA, TA, FTA, MIA in percent. relearn_FA = forget accuracy after the retain-only "
-          "relearn attack (a short fine-tune on D_r, no forget sample; class-wise: on the "
-          "forgotten classes' test samples, random: on D_f); gap_relearn = its |difference| to "
-          "the retrain's, not part of avg_gap.")
+          "UA, RA, TA, FTA, MIA, MI_success in percent. relearn_FA = forget accuracy after the "
+          "retain-only relearn attack (a short fine-tune on D_r, no forget sample; class-wise: "
+          "on the forgotten classes' test samples, random: on D_f); gap_relearn = its "
+          "|difference| to the retrain's, not part of avg_gap. Class-wise jobs also show AIN "
+          "(relearn steps on D_f ÷ the retrain's; AIN_censored = share of seeds where it is a "
+          "bound because a relearn hit its cap) and ZRF (1 − JS to a random model on D_f).")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:

@@ -11,21 +11,22 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .. import schema
-from ..context import TrainEnv
+from ..context import CheckpointLog, TrainEnv
 from ..data import Data, hold_out_validation, load_data
-from ..metrics.accuracy import test_mask
+from ..metrics.accuracy import accuracy_metrics, test_mask
+from ..metrics.inversion import inversion_grid
 from ..models import build_model
 from ..registry import resolve
 from ..scenarios import make_split
-from ..training import Recipe, accuracy
+from ..training import Recipe, accuracy, stopwatch
 
 Metric = Callable[..., dict[str, float]]
-# Keys of a metric config that are not the function's parameters.
-METRIC_KEYS = ("_target_", "gaps")
 
 
 class Classification:
@@ -37,16 +38,21 @@ class Classification:
 
     def __init__(self, eval_cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> None:
         self.batch_size = int(eval_cfg["batch_size"])
-        self.metrics: list[tuple[Metric, dict[str, Any]]] = []
-        # Reference-relative columns a metric config asks for: {gap column: metric column}.
+        self.metrics: list[tuple[str, Metric, dict[str, Any]]] = []
+        self.seconds: dict[str, float] = {}  # wall clock per metric, summed over evaluations
+        # Reference-relative columns a metric config asks for: {gap column: metric column}
+        # (|X − X_retrain|) and {column: RelativeColumn} (ratios such as AIN).
         self.extra_gaps: dict[str, str] = {}
+        self.relative_specs: dict[str, schema.RelativeColumn] = {}
         for name, node in (eval_cfg.get("metrics") or {}).items():
             if node is None:  # switched off: eval.metrics.<name>=null
                 continue
             fn = resolve(node.get("_target_"), "metric", f"eval.metrics.{name}._target_", allow)
-            self.metrics.append((fn, {k: v for k, v in node.items()
-                                      if k not in METRIC_KEYS}))
+            self.metrics.append((name, fn, {k: v for k, v in node.items()
+                                            if k not in schema.METRIC_KEYS}))
             self.extra_gaps.update(node.get("gaps") or {})
+            for column, spec in (node.get("relative") or {}).items():
+                self.relative_specs[column] = schema.RelativeColumn(**spec)
 
     def environment(self, cfg: Mapping[str, Any], device: torch.device,
                     log: Callable[[str], None], data: Data | None = None) -> TrainEnv:
@@ -69,20 +75,47 @@ class Classification:
     def evaluate(self, model: nn.Module, env: TrainEnv) -> dict[str, float]:
         """Every configured per-model metric of one model."""
         out: dict[str, float] = {}
-        for fn, params in self.metrics:
-            out.update(fn(model, env, self.batch_size, **params))
+        for name, fn, params in self.metrics:
+            with stopwatch(env.device) as clock:
+                out.update(fn(model, env, self.batch_size, **params))
+            self.seconds[name] = self.seconds.get(name, 0.0) + clock["seconds"]
         return out
 
     def compare(self, row: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, float]:
         """The gaps of a model's metrics to the retrain's (absent metrics: no gaps): the
-        papers' four and their mean, then each metric config's extra ``gaps``."""
-        gaps: dict[str, float] = {}
+        papers' four and their mean, each metric config's extra ``gaps``, and the
+        reference-relative columns its metrics declare (AIN)."""
+        out = self.relative(row, reference)
         if all(m in row and m in reference for m in self.gap_metrics):
-            gaps.update(schema.gap_metrics(row, reference, self.gap_metrics))
+            out.update(schema.gap_metrics(row, reference, self.gap_metrics))
         for column, metric in self.extra_gaps.items():
             if metric in row and metric in reference:
-                gaps[column] = abs(float(row[metric]) - float(reference[metric]))
-        return gaps
+                out[column] = abs(float(row[metric]) - float(reference[metric]))
+        return out
+
+    def relative(self, row: Mapping[str, Any], reference: Mapping[str, Any]
+                 ) -> dict[str, float]:
+        """Only the declared reference-relative columns."""
+        return schema.relative_columns(row, reference, self.relative_specs)
+
+    def curve(self, checkpoints: CheckpointLog, env: TrainEnv) -> pd.DataFrame:
+        """Scores of the intermediate models a method handed to its checkpoint sink: UA, RA,
+        TA, FTA (and D_f / D_r accuracy) per step, with the method's own info columns."""
+        rows = []
+        for point in checkpoints.points:
+            model = env.build_model()
+            model.load_state_dict(point.state)
+            scores = accuracy_metrics(model, env, self.batch_size)
+            rows.append({"step": point.step, "Df_acc": 100.0 - scores["UA"],
+                         "Dr_acc": scores["RA"], **scores, **point.info})
+        return pd.DataFrame(rows)
+
+    @staticmethod
+    def figures(artifacts: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, bytes]:
+        """PNG files for the job folder from the metrics' artifacts, by role."""
+        by_role = {role: arts["mi_inversions"] for role, arts in artifacts.items()
+                   if "mi_inversions" in arts}
+        return {"mi_inversions.png": inversion_grid(by_role)} if by_role else {}
 
     def test_accuracy(self, models: Mapping[str, nn.Module | list[nn.Module]],
                       env: TrainEnv) -> dict[str, float]:
