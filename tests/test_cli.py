@@ -31,6 +31,10 @@ BAD = [
     (["method=sisa", "method.runner.training.shards=0"], "method.runner.training.shards=0",
      "an integer in [1,"),
     (["method=sisa", "method.aggregation=vote"], "method.aggregation=vote", "majority"),
+    (["scenario=backdoor", "scenario.size=7"], "scenario.size=7", "size + margin <= 8"),
+    (["scenario=backdoor", "scenario.target_class=10"], "scenario.target_class=10", "[0, 9]"),
+    (["scenario=backdoor", "scenario.poison_ratio=1"], "scenario.poison_ratio=1",
+     "0 < poison_ratio < 1"),
 ]
 
 

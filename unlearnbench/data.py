@@ -29,10 +29,21 @@ class Data:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    # Per-channel statistics the raw pixels were normalised with (empty: already normalised
+    # tensors, e.g. a test's own): a trigger's raw intensity maps through them.
+    pixel_mean: tuple[float, ...] = ()
+    pixel_std: tuple[float, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def normalised(self, raw: float) -> torch.Tensor:
+        """A raw pixel intensity as the normalised value of each channel, shape (C, 1, 1)."""
+        channels = self.input_shape[0]
+        mean = torch.tensor(self.pixel_mean or (0.0,) * channels)
+        std = torch.tensor(self.pixel_std or (1.0,) * channels)
+        return ((raw - mean) / std).view(channels, 1, 1).to(self.train_x.device)
 
     def to(self, device: torch.device) -> Data:
         return replace(
@@ -44,17 +55,19 @@ class Data:
         )
 
 
-def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats."""
+def _normalise(train: np.ndarray, test: np.ndarray
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats. Returns
+    the scaled train and test tensors and the per-channel mean and std."""
     tr = torch.as_tensor(train, dtype=torch.float32)
     te = torch.as_tensor(test, dtype=torch.float32)
     mean = tr.mean(dim=(0, 2, 3), keepdim=True)
     std = tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    return (tr - mean) / std, (te - mean) / std
+    return (tr - mean) / std, (te - mean) / std, mean.flatten(), std.flatten()
 
 
 def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
-    train_x, test_x = _normalise(tr_x, te_x)
+    train_x, test_x, mean, std = _normalise(tr_x, te_x)
     return Data(
         name=name,
         train_x=train_x.contiguous(),
@@ -62,6 +75,8 @@ def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
         test_x=test_x.contiguous(),
         test_y=torch.as_tensor(np.array(te_y, dtype=np.int64)),
         num_classes=num_classes,
+        pixel_mean=tuple(mean.tolist()),
+        pixel_std=tuple(std.tolist()),
     )
 
 

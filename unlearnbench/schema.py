@@ -14,6 +14,8 @@ from typing import Any
 ID_COLUMNS = ["run_id", "dataset", "model", "scenario", "seed", "method", "role", "status"]
 # Classification metrics (DESIGN.md "Metrics"), in table order.
 SCORES = ["UA", "RA", "TA", "FTA", "MIA"]
+# Scores only some scenarios produce (backdoor: attack success rate), shown where present.
+SCENARIO_SCORES = ["ASR"]
 COST = ["RTE_s", "speedup"]
 # The papers' "Avg. Gap": |X(unlearned) - X(retrain)| for these, and their mean.
 GAP_METRICS = ("UA", "RA", "TA", "MIA")
@@ -21,10 +23,10 @@ GAPS = [f"gap_{m}" for m in GAP_METRICS]
 AVG_GAP = "avg_gap"
 COLUMNS = [*ID_COLUMNS, *SCORES, *COST, *GAPS, AVG_GAP, "config_hash"]
 # What the console table of one job shows.
-SHOWN = ["method", "role", "status", *SCORES, *COST, *GAPS, AVG_GAP]
+SHOWN = ["method", "role", "status", *SCORES, *SCENARIO_SCORES, *COST, *GAPS, AVG_GAP]
 # One row per job in a sweep summary.
-SUMMARY_COLUMNS = ["dataset", "model", "scenario", "seed", "method", "status", *SCORES, *COST,
-                   AVG_GAP]
+SUMMARY_COLUMNS = ["dataset", "model", "scenario", "seed", "method", "status", *SCORES,
+                   *SCENARIO_SCORES, *COST, AVG_GAP]
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 

@@ -279,9 +279,16 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
 
 def check_with_data(plan: Plan, env: TrainEnv) -> None:
     """Checks that need the loaded data and split (counts against the dataset size)."""
+    scenario = plan.cfg["scenario"]["name"]
     if plan.runner.forgets_classes and not env.split.forget_classes:
-        raise ConfigError("scenario", plan.cfg["scenario"]["name"],
+        raise ConfigError("scenario", scenario,
                           f"classwise (method={plan.method} forgets whole classes)")
+    transform = env.split.transform
+    if transform is not None:
+        if not getattr(plan.task, "transforms_data", False):
+            raise ConfigError("scenario", scenario, "a scenario that only selects samples "
+                              f"(task={plan.task.name} cannot change its training data)")
+        transform.check(env.data)  # e.g. a backdoor trigger that fits the images
     for producer in [*plan.stacked, plan.variant]:
         check = getattr(producer, "check", None)
         if check is not None:
