@@ -309,7 +309,13 @@ DESCRIPTOR_KEYS = ("_target_", "name", "num_classes", "recipe")
 
 
 def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[..., Data]:
-    return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
+    return resolve_loader(cfg, "dataset._target_", allow)
+
+
+def resolve_loader(cfg: Mapping[str, Any], key: str, allow: tuple[str, ...] = ()
+                   ) -> Callable[..., Data]:
+    """The loader a dataset config names; errors name ``key`` (a transfer target's own)."""
+    return resolve(cfg.get("_target_"), "dataset", key, allow)
 
 
 def load_data(cfg: Mapping[str, Any], data_root: str | Path) -> Data:

@@ -29,7 +29,7 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
 
 # Every file a job may write into its folder (nothing else is ever written there).
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
-           "traceback.txt", DONE)
+           "class_influence.csv", "traceback.txt", DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:
