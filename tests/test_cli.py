@@ -58,6 +58,10 @@ BAD = [
      "ratio, difference"),
     (["model=cnn", "eval.judge.model.name=cnn", "eval.judge.model.channels=[32,64]"],
      "eval.judge.model=cnn", "an architecture other than"),
+    (["scenario=backdoor", "scenario.size=7"], "scenario.size=7", "size + margin <= 8"),
+    (["scenario=backdoor", "scenario.target_class=10"], "scenario.target_class=10", "[0, 9]"),
+    (["scenario=backdoor", "scenario.poison_ratio=1"], "scenario.poison_ratio=1",
+     "0 < poison_ratio < 1"),
 ]
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -16,7 +17,7 @@ from omegaconf import DictConfig
 
 from . import schema, sweep
 from .errors import NotApplicable, UserError
-from .preflight import Checked, preflight
+from .preflight import Checked, JobCheck, check_benchmark_job, preflight
 from .runner import objective, run
 from .validation import resolved
 
@@ -48,7 +49,15 @@ def _remove_created(out_dir: Path, keep: set[Path]) -> None:
         folder.rmdir()
 
 
-def _job(cfg: DictConfig) -> float:
+JobRunner = Callable[[DictConfig, Path], float]
+
+
+def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
+    """One benchmark job; its objective for a sweeper."""
+    return objective(run(cfg, out_dir), cfg)
+
+
+def _job(cfg: DictConfig, run_job: JobRunner = run_benchmark) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -64,7 +73,7 @@ def _job(cfg: DictConfig) -> float:
             return sweep.stored_objective(done, float(cfg.tune.max_cost))
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
-        df = run(cfg, out_dir)
+        return run_job(cfg, out_dir)
     except NotApplicable as exc:
         if not in_sweep:
             _remove_created(out_dir.resolve(), keep)
@@ -88,12 +97,14 @@ def _job(cfg: DictConfig) -> float:
         print(f"job crashed: {type(exc).__name__}: {exc} (failed row in {out_dir})",
               file=sys.stderr)
         sweep.write_failed(out_dir, cfg, exc)
-        return math.inf
-    return objective(df, cfg)
+    return math.inf
 
 
-def main() -> None:
-    """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`."""
+def main(config_name: str = "config", run_job: JobRunner = run_benchmark,
+         check: JobCheck = check_benchmark_job) -> None:
+    """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`.
+    Another command on the same conf/ (unlearnbench-transfer) passes its primary config, its
+    job and its preflight check."""
     global _checked
     # argparse cannot split positionals around a flag: accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
@@ -101,13 +112,16 @@ def main() -> None:
     # Ctrl-C while Hydra sets up: one line, not a traceback.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        _checked = preflight(sys.argv[1:], CONF_DIR) or Checked(jobs=0)
+        _checked = preflight(sys.argv[1:], CONF_DIR, config_name, check) or Checked(jobs=0)
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
+    def task(cfg: DictConfig) -> float:
+        return _job(cfg, run_job)
+
     try:
-        hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_job)()
+        hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)()
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
 

@@ -183,7 +183,8 @@ def method_context(env: TrainEnv, method: str, access: str,
     view_split: Split | ForgetOnlySplit | None = None
     if access == "full":
         view_data = TrainData(data.train_x, data.train_y, data.num_classes)
-        view_split = split
+        # A method knows D_f, never how the scenario made it (a backdoor's trigger).
+        view_split = replace(split, transform=None) if split.transform is not None else split
     elif access == "forget_only":
         forget = split.forget.to(data.train_x.device)
         view_data = TrainData(data.train_x[forget], data.train_y[forget], data.num_classes)

@@ -31,10 +31,21 @@ class Data:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    # Per-channel statistics the raw pixels were normalised with (empty: already normalised
+    # tensors, e.g. a test's own): a trigger's raw intensity maps through them.
+    pixel_mean: tuple[float, ...] = ()
+    pixel_std: tuple[float, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def normalised(self, raw: float) -> torch.Tensor:
+        """A raw pixel intensity as the normalised value of each channel, shape (C, 1, 1)."""
+        channels = self.input_shape[0]
+        mean = torch.tensor(self.pixel_mean or (0.0,) * channels)
+        std = torch.tensor(self.pixel_std or (1.0,) * channels)
+        return ((raw - mean) / std).view(channels, 1, 1).to(self.train_x.device)
 
     def to(self, device: torch.device) -> Data:
         return replace(
@@ -68,17 +79,19 @@ def hold_out_validation(data: Data, fraction: float) -> Data:
                    test_x=data.train_x[val], test_y=data.train_y[val])
 
 
-def _normalise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats."""
+def _normalise(train: np.ndarray, test: np.ndarray
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scale per channel with train-set statistics; inputs are (N, C, H, W) floats. Returns
+    the scaled train and test tensors and the per-channel mean and std."""
     tr = torch.as_tensor(train, dtype=torch.float32)
     te = torch.as_tensor(test, dtype=torch.float32)
     mean = tr.mean(dim=(0, 2, 3), keepdim=True)
     std = tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    return (tr - mean) / std, (te - mean) / std
+    return (tr - mean) / std, (te - mean) / std, mean.flatten(), std.flatten()
 
 
 def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
-    train_x, test_x = _normalise(tr_x, te_x)
+    train_x, test_x, mean, std = _normalise(tr_x, te_x)
     return Data(
         name=name,
         train_x=train_x.contiguous(),
@@ -86,6 +99,8 @@ def _make(name: str, tr_x, tr_y, te_x, te_y, num_classes: int) -> Data:
         test_x=test_x.contiguous(),
         test_y=torch.as_tensor(np.array(te_y, dtype=np.int64)),
         num_classes=num_classes,
+        pixel_mean=tuple(mean.tolist()),
+        pixel_std=tuple(std.tolist()),
     )
 
 
@@ -367,7 +382,13 @@ DESCRIPTOR_KEYS = ("_target_", "name", "num_classes", "recipe")
 
 
 def loader(cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> Callable[..., Data]:
-    return resolve(cfg.get("_target_"), "dataset", "dataset._target_", allow)
+    return resolve_loader(cfg, "dataset._target_", allow)
+
+
+def resolve_loader(cfg: Mapping[str, Any], key: str, allow: tuple[str, ...] = ()
+                   ) -> Callable[..., Data]:
+    """The loader a dataset config names; errors name ``key`` (a transfer target's own)."""
+    return resolve(cfg.get("_target_"), "dataset", key, allow)
 
 
 # The datasets this process loaded last: the jobs of a sweep (and its preflight) run in one

@@ -259,19 +259,29 @@ def unchecked_parameters(fn: Callable[..., Any]) -> list[str]:
     """Keyword-only parameters whose number type carries no Range (for the test that every
     component declares its ranges)."""
     hints = _hints(fn)
-    out = []
-    for name in keyword_parameters(fn):
-        tp = hints.get(name, Any)
-        if tp is Any:
-            out.append(name)
-            continue
-        base, meta = _split_annotated(tp)
-        bases = [a for a in get_args(base) if a is not type(None)] if _is_union(base) else [base]
-        for b in bases:
-            b_base, b_meta = _split_annotated(b)
-            if b_base in (int, float) and not any(isinstance(m, Range) for m in meta + b_meta):
-                out.append(name)
-    return out
+    return [name for name in keyword_parameters(fn) if _unranged(hints.get(name, Any))]
+
+
+def unchecked_fields(cls: type) -> list[str]:
+    """The same for the fields of a settings dataclass (the train recipe, transfer)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return [name for name in cls.__dataclass_fields__  # type: ignore[attr-defined]
+            if _unranged(hints.get(name, Any))]
+
+
+def _unranged(tp: Any) -> bool:
+    """A number type (or a union holding one) without a Range; or no annotation at all."""
+    if tp is Any:
+        return True
+    base, meta = _split_annotated(tp)
+    bases = [a for a in get_args(base) if a is not type(None)] if _is_union(base) else [base]
+    if get_origin(base) in (list, tuple):  # a list's items must be ranged themselves
+        bases = [a for a in get_args(base) if a is not Ellipsis]
+    for b in bases:
+        b_base, b_meta = _split_annotated(b)
+        if b_base in (int, float) and not any(isinstance(m, Range) for m in meta + b_meta):
+            return True
+    return False
 
 
 def dataclass_call_check(cls: type, values: Mapping[str, Any], prefix: str,

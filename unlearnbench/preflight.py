@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def _group_error(exc: MissingConfigException) -> UserError:
     return UserError(_one_line(exc))
 
 
-def _unknown_key_error(exc: Exception, job: list[str]) -> UserError:
+def _unknown_key_error(exc: Exception, job: list[str], config_name: str) -> UserError:
     """`scenario.fractio=0.2` -> name the key and list the keys its parent has."""
     match = re.search(r"Could not override '([^']+)'", str(exc)) or \
         re.search(r"Key '([^']+)' is not in struct", str(exc))
@@ -78,7 +79,7 @@ def _unknown_key_error(exc: Exception, job: list[str]) -> UserError:
     parent, _, _ = key.rpartition(".")
     others = [o for o in job if not o.lstrip("+~").startswith(f"{key}=")]
     try:
-        node = compose("config", overrides=others)
+        node = compose(config_name, overrides=others)
         node = OmegaConf.select(node, parent) if parent else node
         allowed = ", ".join(sorted(str(k) for k in node.keys()))
     except Exception:
@@ -155,7 +156,7 @@ def _check_overrides(overrides: list[str], multirun: bool) -> list[Override]:
     return parsed
 
 
-def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+def _jobs(overrides: list[str], multirun: bool, config_name: str) -> list[list[str]]:
     """Each job's override list: the Cartesian product of the sweeps, from the command line
     and from the config's ``hydra.sweeper.params`` (the command line wins)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
@@ -163,7 +164,7 @@ def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     if not multirun:
         return [overrides]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = compose("config", overrides=fixed, return_hydra_config=True)
+    base = compose(config_name, overrides=fixed, return_hydra_config=True)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     by_key: dict[str, Override] = {}
     for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + parsed:
@@ -216,7 +217,7 @@ def _check_folder(key: str, path: Path, must_write: bool = True) -> None:
         raise ConfigError(key, str(path), f"a writable folder ({probe} is read-only)")
 
 
-def _check_paths(cfg: Any) -> None:
+def check_paths(cfg: Any) -> None:
     _check_folder("results_dir", Path(cfg.results_dir))
     cache = Path(cfg.cache_dir)
     # A read-only cache that already holds its entries may still be read.
@@ -226,33 +227,48 @@ def _check_paths(cfg: Any) -> None:
         raise ConfigError("data_root", str(root), f"a folder ({root} is a file)")
 
 
-class _DataCache:
+class DataCache:
     """Each dataset loaded once for the data checks of all jobs."""
 
     def __init__(self) -> None:
         self.loaded: dict[str, Any] = {}
 
     def get(self, plan: Any) -> Any:
+        return self.load(plan.cfg["dataset"], plan.cfg["data_root"], plan.allow)
+
+    def load(self, dataset: Any, data_root: str, allow: tuple[str, ...] = ()) -> Any:
         from .data import load_data
 
-        key = canonical_json([plan.cfg["dataset"], plan.cfg["data_root"]])
+        key = canonical_json([dataset, data_root, list(allow)])
         if key not in self.loaded:
-            self.loaded[key] = load_data(plan.cfg["dataset"], plan.cfg["data_root"], plan.allow)
+            self.loaded[key] = load_data(dataset, data_root, allow)
         return self.loaded[key]
 
 
-def _check_job(job: list[str], data: _DataCache) -> Any:
+def check_benchmark_job(cfg: Any, data: DataCache) -> None:
+    """Every key of one composed job, then its counts against the loaded data."""
+    plan = validate(cfg)
+    check_paths(cfg)
+    check_plan_with_data(plan, data)
+
+
+def check_plan_with_data(plan: Any, data: DataCache) -> None:
+    env = plan.task.environment(plan.cfg, torch.device("cpu"), lambda m: None, data.get(plan))
+    check_with_data(plan, env)
+
+
+JobCheck = Callable[[Any, "DataCache"], None]
+
+
+def _check_job(job: list[str], data: DataCache, config_name: str, check: JobCheck) -> Any:
     try:
-        cfg = compose("config", overrides=job, return_hydra_config=True)
+        cfg = compose(config_name, overrides=job, return_hydra_config=True)
     except MissingConfigException as exc:
         raise _group_error(exc) from None
     except HydraException as exc:
-        raise _unknown_key_error(exc, job) from None
+        raise _unknown_key_error(exc, job, config_name) from None
     _check_hydra(cfg)
-    plan = validate(cfg)
-    _check_paths(cfg)
-    env = plan.task.environment(plan.cfg, torch.device("cpu"), lambda m: None, data.get(plan))
-    check_with_data(plan, env)
+    check(cfg, data)
     return cfg
 
 
@@ -281,9 +297,11 @@ def _sweep_dir(cfg: Any) -> Path:
     return sweep_dir
 
 
-def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
+def preflight(argv: list[str], conf_dir: Path, config_name: str = "config",
+              check: JobCheck = check_benchmark_job) -> Checked | None:
     """Compose, validate and data-check every job the command line describes; UserError if
-    one is bad. None when Hydra is only asked to print (--help, --cfg, ...)."""
+    one is bad. None when Hydra is only asked to print (--help, --cfg, ...). ``config_name``
+    and ``check``: another command's primary config and job check (unlearnbench-transfer)."""
     flags = [a.split("=")[0] for a in argv if a.startswith("-")]
     if any(f in _PASSIVE_FLAGS for f in flags):
         return None
@@ -301,12 +319,12 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
     try:
         with initialize_config_dir(str(conf_dir), version_base="1.3"):
             _check_overrides(overrides, multirun)
-            jobs = _jobs(overrides, multirun)
-            data = _DataCache()
+            jobs = _jobs(overrides, multirun, config_name)
+            data = DataCache()
             last, skipped = None, []
             for job in jobs:
                 try:
-                    last = _check_job(job, data)
+                    last = _check_job(job, data, config_name, check)
                 except NotApplicable as exc:
                     # `method=glob(*)` crosses every method with every scenario: a class-wise
                     # method on a sample scenario is no job, not bad input (unless none is left)
@@ -332,4 +350,4 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
         GlobalHydra.instance().clear()
 
 
-__all__ = ["GROUPS", "Checked", "preflight"]
+__all__ = ["GROUPS", "Checked", "DataCache", "check_benchmark_job", "check_paths", "preflight"]

@@ -81,6 +81,8 @@ class References:
             material["validation"] = self.cfg["validation"]
         if any(p.uses_forget_set(role) for p in stack):
             material["forget_sha256"] = self.env.split.digest
+        if self.env.split.transform is not None:  # changed (poisoned) data: never a clean key
+            material["data_transform"] = self.env.split.transform.key()
         for producer in stack:
             material.update(producer.key())
         return material

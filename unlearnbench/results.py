@@ -30,7 +30,8 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
 
 # Every file a job may write into its folder (nothing else is ever written there).
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
-           "traceback.txt", "checkpoints.csv", "mi_inversions.png", DONE)
+           "traceback.txt", "checkpoints.csv", "mi_inversions.png", "class_influence.csv",
+           DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -21,6 +22,7 @@ from rich.console import Console
 from . import schema
 from .cache import ModelCache
 from .context import CheckpointLog, TrainEnv, collecting, method_context
+from .data import Data
 from .methods.base import MethodOutput
 from .params import keyword_parameters
 from .producers.base import Reference
@@ -110,15 +112,17 @@ class Prepared:
     checkpoints: CheckpointLog
 
 
-def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
-    """Validate every key, load the data, draw the split, check counts against the data."""
+def prepare(cfg: DictConfig | Plan, console: Console | None = None,
+            data: Data | None = None) -> Prepared:
+    """Validate every key (unless given a validated Plan), load the data (unless given),
+    draw the split, check counts against the data."""
     console = console or make_console()
-    plan = validate(cfg)  # every key, before anything is trained or written
+    plan = cfg if isinstance(cfg, Plan) else validate(cfg)  # before anything trains or writes
     note = tuned_note(plan)
     if note:
         console.print(f"[cyan]{note}")
     with stopwatch(torch.device("cpu")) as clock:
-        env = plan.task.environment(plan.cfg, plan.device, console.print)
+        env = plan.task.environment(plan.cfg, plan.device, console.print, data)
         check_with_data(plan, env)
     warm_up(plan.device)
     cache = ModelCache(plan.cfg["cache_dir"], log=lambda m: console.print(f"[yellow]{m}"))
@@ -127,25 +131,41 @@ def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
     return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]}, CheckpointLog())
 
 
-def run_method(cfg: DictConfig, console: Console | None = None
-               ) -> tuple[Prepared, dict[str, Any]]:
+def run_method(cfg: DictConfig | Plan, console: Console | None = None,
+               data: Data | None = None) -> tuple[Prepared, dict[str, Any]]:
     """The job up to the unlearned model: its references and the method's raw result
     (``model``, ``RTE_s``, extras; or ``status=failed`` and ``reason``)."""
-    job = prepare(cfg, console)
+    job = prepare(cfg, console, data)
     job.refs.get("original")
     job.refs.get("retrain")
     return job, apply_method(job.plan, job.refs, job.console, job.checkpoints)
 
 
-def run(cfg: DictConfig, out_dir: str | Path | None = None,
-        console: Console | None = None) -> pd.DataFrame:
-    """Run one job and return its tidy rows; with ``out_dir`` also write the job's files."""
-    job, result = run_method(cfg, console)
+class Extension(Protocol):
+    """What an application adds to a job (transfer learning): columns per role, computed from
+    the job's models, and files beside metrics.csv."""
+
+    def columns(self, job: Prepared, models: Mapping[str, torch.nn.Module]
+                ) -> dict[str, dict[str, Any]]:
+        """{role: {column: value}} for the roles in ``models``."""
+        ...
+
+    def files(self) -> dict[str, str]:
+        ...
+
+
+def run(cfg: DictConfig | Plan, out_dir: str | Path | None = None,
+        console: Console | None = None, *, extension: Extension | None = None,
+        config_hash: str | None = None, data: Data | None = None) -> pd.DataFrame:
+    """Run one job and return its tidy rows; with ``out_dir`` also write the job's files.
+    ``config_hash``: the hash of the config the user composed, when ``cfg`` is a plan derived
+    from it (so a rerun of a sweep finds the job); ``data``: the dataset, already loaded."""
+    job, result = run_method(cfg, console, data)
     plan, env, refs, console, timings = job.plan, job.env, job.refs, job.console, job.timings
     task, cfg_plain = plan.task, plan.cfg
     retrain = refs.get("retrain")
 
-    chash = schema.config_hash(cfg_plain)
+    chash = config_hash or schema.config_hash(cfg_plain)
     base = {"run_id": Path(out_dir).name if out_dir else chash[:12],
             "dataset": cfg_plain["dataset"]["name"], "model": cfg_plain["model"]["name"],
             "scenario": cfg_plain["scenario"]["name"], "seed": plan.seed, "method": plan.method,
@@ -182,6 +202,17 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
     timings["metrics_s"] = clock["seconds"]
     # each metric's own seconds (references' only when not memoised)
     timings.update({f"metric_{name}_s": s for name, s in task.seconds.items()})
+    text_files: dict[str, str] = {}
+    if extension is not None:
+        models = {"original": refs.get("original").model, "retrain": retrain.model}
+        if model is not None and unlearned["status"] == "ok":
+            models["unlearned"] = model
+        with stopwatch(plan.device) as clock:
+            extra = extension.columns(job, models)
+        for row in rows:
+            row.update(extra.get(row["role"], {}))
+        timings["extension_s"] = clock["seconds"]
+        text_files = extension.files()
     df = tidy(rows, task.columns)
 
     render(df, f"{base['dataset']} / {base['model']} / {base['scenario']} / seed {plan.seed}: "
@@ -190,7 +221,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
     if out_dir is not None:
         write_job(Path(out_dir), df, env.split.forget.numpy(), {
             "config.yaml": OmegaConf.to_yaml(OmegaConf.create(cfg_plain)),
-            "timings.json": json.dumps(timings, indent=2),
+            "timings.json": json.dumps(timings, indent=2), **text_files,
         }, files)
     return df
 

@@ -5,14 +5,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 import torch
 
+from .data import Data
 from .errors import ConfigError
-from .params import ClassId, NonEmpty, NonNegativeInt, PositiveInt, Range
+from .params import ClassId, NonEmpty, NonNegativeInt, PositiveInt, Range, UnitInterval
+from .poison import Corner, Poisoning, Trigger
 from .registry import resolve
+
+
+class DataTransform(Protocol):
+    """What a scenario may do to the training data besides choosing D_f (backdoor: poison
+    it). The task applies it to the loaded data; ``check`` runs in the validation layer's
+    data checks; ``key`` joins the cache key of every model trained on the changed data."""
+
+    def apply(self, data: Data) -> Data: ...
+
+    def check(self, data: Data) -> None: ...
+
+    def key(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,7 @@ class Split:
     forget: torch.Tensor
     retain: torch.Tensor
     forget_classes: tuple[int, ...] = ()  # non-empty for class-wise forgetting
+    transform: DataTransform | None = None  # the scenario changes the training data itself
 
     @property
     def digest(self) -> str:
@@ -35,6 +50,7 @@ class Forget:
 
     indices: torch.Tensor
     classes: tuple[int, ...] = ()
+    transform: DataTransform | None = None
 
 
 def draw_generator(seed: int, salt: int) -> torch.Generator:
@@ -102,6 +118,29 @@ def samples(train_y: torch.Tensor, num_classes: int, seed: int, *,
     return Forget(pool[torch.randperm(len(pool), generator=g)[:count]].sort().values)
 
 
+def backdoor(train_y: torch.Tensor, num_classes: int, seed: int, *,
+             poison_ratio: Annotated[float, Range(0, 1, low_open=True, high_open=True,
+                                                  hint="a number with 0 < poison_ratio < 1")]
+             = 0.1,
+             target_class: ClassId = 0,
+             size: Annotated[int, Range(1, 4096, hint="an integer >= 1 (pixels)")] = 4,
+             position: Corner = "bottom_right",
+             margin: Annotated[int, Range(0, 4096, hint="an integer >= 0 (pixels)")] = 2,
+             value: UnitInterval = 1.0) -> Forget:
+    """BadNets poisoning (Unlearn-Sparse ``main_backdoor.py``): a uniformly drawn
+    ``poison_ratio`` of the training samples, any class, get the trigger and the label
+    ``target_class``; D_f is exactly those samples."""
+    if target_class >= num_classes:
+        raise ConfigError("scenario.target_class", target_class,
+                          f"a class id in [0, {num_classes - 1}]")
+    n = len(train_y)
+    count = max(1, round(float(poison_ratio) * n))
+    g = draw_generator(seed, 0xBAD)
+    poisoned = torch.randperm(n, generator=g)[:count].sort().values
+    trigger = Trigger(size=size, position=position, margin=margin, value=float(value))
+    return Forget(poisoned, transform=Poisoning(trigger, target_class, poisoned))
+
+
 # Keys every scenario config has besides its function's parameters.
 DESCRIPTOR_KEYS = ("_target_", "name")
 
@@ -126,4 +165,5 @@ def make_split(cfg: Mapping[str, Any], train_y: torch.Tensor, num_classes: int,
     if len(forget.indices) == 0:
         raise ConfigError(f"scenario ({name})", "selects no training sample",
                           "a forget set with at least one sample")
-    return Split(forget=forget.indices, retain=retain, forget_classes=forget.classes)
+    return Split(forget=forget.indices, retain=retain, forget_classes=forget.classes,
+                 transform=forget.transform)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 ID_COLUMNS = ["run_id", "dataset", "model", "scenario", "seed", "method", "role", "status"]
 # Classification metrics (DESIGN.md "Metrics"), in table order.
 SCORES = ["UA", "RA", "TA", "FTA", "MIA"]
+# Scores only some scenarios produce (backdoor: attack success rate), shown where present.
+SCENARIO_SCORES = ["ASR"]
 COST = ["RTE_s", "speedup"]
 # The papers' "Avg. Gap": |X(unlearned) - X(retrain)| for these, and their mean.
 GAP_METRICS = ("UA", "RA", "TA", "MIA")
@@ -29,10 +31,11 @@ TAMPER = ["relearn_FA", "gap_relearn"]
 # and the model-inversion success rate. Shown wherever a job has them.
 EXTRA_SCORES = ["AIN", "AIN_censored", "ZRF", "MI_success"]
 # What the console table of one job shows.
-SHOWN = ["method", "role", "status", *SCORES, *EXTRA_SCORES, *COST, *GAPS, AVG_GAP, *TAMPER]
+SHOWN = ["method", "role", "status", *SCORES, *SCENARIO_SCORES, *EXTRA_SCORES, *COST, *GAPS,
+         AVG_GAP, *TAMPER]
 # One row per job in a sweep summary.
 SUMMARY_COLUMNS = ["rank", "dataset", "model", "scenario", "seed", "method", "status", *SCORES,
-                   *EXTRA_SCORES, *COST, AVG_GAP, *TAMPER]
+                   *SCENARIO_SCORES, *EXTRA_SCORES, *COST, AVG_GAP, *TAMPER]
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 

@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -36,8 +37,9 @@ from .params import (
     dataclass_call_check,
 )
 from .registry import component_name, resolve
-from .schema import METRIC_KEYS, RelativeColumn
+from .schema import METRIC_KEYS, RelativeColumn, config_hash
 from .training import Recipe
+from .transfer import InfluenceSettings, TransferSettings
 
 GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity", "task")
 
@@ -186,15 +188,17 @@ def _check_settings(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"tune.{key}", "(missing)", "set in conf/config.yaml")
 
 
-def _check_dataset(cfg: Mapping[str, Any], allow: tuple[str, ...]) -> None:
-    from .data import DESCRIPTOR_KEYS, loader
+def _check_dataset(cfg: Mapping[str, Any], allow: tuple[str, ...],
+                   key: str = "dataset") -> None:
+    from .data import DESCRIPTOR_KEYS, resolve_loader
 
-    node = _node(cfg, "dataset")
-    _descriptor(node, "dataset")
-    check_value("dataset.num_classes", node.get("num_classes"), NumClasses)
+    node = _node(cfg, key)
+    _descriptor(node, key)
+    check_value(f"{key}.num_classes", node.get("num_classes"), NumClasses)
     if "recipe" in node:
-        dataclass_call_check(Recipe, node["recipe"], "dataset.recipe")
-    check_call(loader(node, allow), _params(node, DESCRIPTOR_KEYS), "dataset")
+        dataclass_call_check(Recipe, node["recipe"], f"{key}.recipe")
+    check_call(resolve_loader(node, f"{key}._target_", allow), _params(node, DESCRIPTOR_KEYS),
+               key)
 
 
 def _check_component(cfg: Mapping[str, Any], group: str, fn: Callable[..., Any],
@@ -393,12 +397,87 @@ def _check_model_fits(plan: Plan, env: TrainEnv) -> None:
                           f"image (it gives shape {tuple(out.shape)})")
 
 
+@dataclass
+class TransferPlan:
+    """A validated `unlearnbench-transfer` job: the source job's plan (its cfg carries the
+    `transfer` node, so the job's config.yaml and config hash do), the transfer settings and
+    the target dataset's config."""
+
+    plan: Plan
+    settings: TransferSettings
+    target: dict[str, Any]
+    config_hash: str
+
+
+_OPTION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _target_dataset(name: Any, dataset_dir: Path, allow: tuple[str, ...]) -> dict[str, Any]:
+    """The target's conf/dataset/<name>.yaml, checked like the source dataset."""
+    options = ", ".join(sorted(p.stem for p in dataset_dir.glob("*.yaml")))
+    path = dataset_dir / f"{name}.yaml"
+    if not isinstance(name, str) or not _OPTION.match(name) or not path.is_file():
+        raise ConfigError("transfer.target", name, f"a dataset option: {options}")
+    node = resolved(OmegaConf.load(path))
+    _check_dataset({"transfer.target": node}, allow, "transfer.target")
+    return node
+
+
+def validate_transfer(cfg: DictConfig | Mapping[str, Any], dataset_dir: Path) -> TransferPlan:
+    """Check an `unlearnbench-transfer` config: every key of the source job (as `validate`)
+    and of its `transfer` node, before anything is trained or written."""
+    plain = resolved(cfg)
+    node = plain.pop("transfer", None)
+    if not isinstance(node, Mapping):
+        raise ConfigError("transfer", node, "a mapping (see conf/transfer.yaml)")
+    plan = validate(plain)
+    scenario = plan.cfg["scenario"]
+    if scenario.get("_target_") != "unlearnbench.scenarios.classwise":
+        raise ConfigError("scenario", scenario.get("name"), "classwise (transfer drops whole "
+                          "source classes: scenario.forget_classes, or transfer.classes="
+                          "influence)")
+    dataclass_call_check(TransferSettings, node, "transfer")
+    if "target" not in node:
+        raise ConfigError("transfer.target", "(missing)", "a dataset option (conf/dataset)")
+    recipes = {}
+    for key in ("probe", "finetune"):
+        sub = node.get(key, {})
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"transfer.{key}", sub, "a mapping of training settings")
+        dataclass_call_check(Recipe, sub, f"transfer.{key}")
+        for required in ("epochs", "batch_size", "lr"):
+            if required not in sub:
+                raise ConfigError(f"transfer.{key}.{required}", "(missing)", "a value")
+        recipes[key] = Recipe.from_cfg(sub)
+    influence = node.get("influence", {})
+    if not isinstance(influence, Mapping):
+        raise ConfigError("transfer.influence", influence, "a mapping")
+    dataclass_call_check(InfluenceSettings, influence, "transfer.influence")
+    settings = TransferSettings(target=node["target"], classes=node.get("classes", "given"),
+                                influence=InfluenceSettings(**influence), **recipes)
+    num_classes = int(plan.cfg["dataset"]["num_classes"])
+    if settings.classes == "influence" and settings.influence.drop >= num_classes:
+        raise ConfigError("transfer.influence.drop", settings.influence.drop,
+                          f"an integer in [1, {num_classes - 1}] (the source has "
+                          f"{num_classes} classes)")
+    target = _target_dataset(node["target"], dataset_dir, plan.allow)
+    plan.cfg["transfer"] = dict(node)
+    return TransferPlan(plan, settings, target, config_hash(plan.cfg))
+
+
 def check_with_data(plan: Plan, env: TrainEnv) -> None:
     """Checks that need the loaded data and split (counts against the dataset size, the
-    model against the image shape)."""
+    model against the image shape, a scenario's data transform against the images)."""
+    scenario = plan.cfg["scenario"]["name"]
     if plan.runner.forgets_classes and not env.split.forget_classes:
-        raise NotApplicable("scenario", plan.cfg["scenario"]["name"],
-                          f"classwise (method={plan.method} forgets whole classes)")
+        raise NotApplicable("scenario", scenario,
+                            f"classwise (method={plan.method} forgets whole classes)")
+    transform = env.split.transform
+    if transform is not None:
+        if not getattr(plan.task, "transforms_data", False):
+            raise ConfigError("scenario", scenario, "a scenario that only selects samples "
+                              f"(task={plan.task.name} cannot change its training data)")
+        transform.check(env.data)  # e.g. a backdoor trigger that fits the images
     _check_model_fits(plan, env)
     for producer in [*plan.stacked, plan.variant]:
         check = getattr(producer, "check", None)

@@ -41,6 +41,7 @@ from ..schema import (
     GAPS,
     NON_SEMANTIC_KEYS,
     ORIGINAL_LABEL,
+    SCENARIO_SCORES,
     SCORES,
     TAMPER,
     gap_metrics,
@@ -48,7 +49,8 @@ from ..schema import (
 from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
-SHOWN = [*SCORES, *EXTRA_SCORES, AVG_GAP, *COST, *TAMPER]  # a column only where some row has it
+# a column only where some row has it
+SHOWN = [*SCORES, *SCENARIO_SCORES, *EXTRA_SCORES, AVG_GAP, *COST, *TAMPER]
 METRICS = SHOWN + GAPS
 HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).

@@ -35,6 +35,7 @@ class Classification:
     name = "classification"
     columns = schema.COLUMNS
     gap_metrics = schema.GAP_METRICS
+    transforms_data = True  # applies a scenario's data transform (backdoor poisoning)
 
     def __init__(self, eval_cfg: Mapping[str, Any], allow: tuple[str, ...] = ()) -> None:
         self.batch_size = int(eval_cfg["batch_size"])
@@ -56,9 +57,10 @@ class Classification:
 
     def environment(self, cfg: Mapping[str, Any], device: torch.device,
                     log: Callable[[str], None], data: Data | None = None) -> TrainEnv:
-        """Load the data (unless given) onto the device and draw the forget split from the
-        job's seed; with ``validation`` > 0 the validation split replaces the test set and the
-        forget set is drawn from the rest of the training set."""
+        """Load the data (unless given) onto the device, draw the forget split from the job's
+        seed and apply the scenario's data transform, if any (a poisoned copy); with
+        ``validation`` > 0 the validation split replaces the test set and the forget set is
+        drawn from the rest of the training set."""
         seed = int(cfg["seed"])
         if data is None:
             data = load_data(cfg["dataset"], cfg["data_root"],
@@ -66,6 +68,8 @@ class Classification:
         if cfg.get("validation"):
             data = hold_out_validation(data, float(cfg["validation"]))
         split = make_split(cfg["scenario"], data.train_y, data.num_classes, seed)
+        if split.transform is not None:
+            data = split.transform.apply(data)
         model_cfg = cfg["model"]
         return TrainEnv(data=data.to(device), split=split, recipe=Recipe.from_cfg(cfg["train"]),
                         seed=seed, device=device,
