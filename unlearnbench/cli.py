@@ -1,5 +1,8 @@
 """Hydra glue: check the command line, run each job, return its objective (for sweepers such as
-Optuna), report user errors in one line, and remove only what a failed run created."""
+Optuna), report user errors in one line, and remove only what a failed run created.
+
+Two commands share it: `unlearnbench` (the benchmark job, conf/config.yaml) and
+`unlearnbench-privacy` (the per-example privacy protocol, conf/privacy.yaml)."""
 
 from __future__ import annotations
 
@@ -7,28 +10,48 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import schema, sweep
+from . import privacy, runner, schema, sweep
 from .errors import UserError
 from .preflight import Checked, preflight
-from .runner import objective, run
 from .validation import resolved
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 INTERRUPTED = "interrupted; rerun the same command to resume"
 
+
+
+@dataclass(frozen=True)
+class Command:
+    """A console command: its primary config, its job and the job's objective."""
+
+    prog: str
+    config_name: str
+    run: Callable[[DictConfig, Path], pd.DataFrame]
+    objective: Callable[[pd.DataFrame, DictConfig], float]
+    crash_rows: bool   # a crashed sweep job leaves a failed metrics.csv row
+
+
+BENCHMARK = Command("unlearnbench", "config", runner.run, runner.objective, crash_rows=True)
+PRIVACY = Command("unlearnbench-privacy", "privacy", privacy.run,
+                  lambda df, cfg: privacy.objective(df), crash_rows=False)
+
 # Set by main() from the preflight: which folders existed before this command ran.
 _checked = Checked(jobs=0)
+_command = BENCHMARK
 
 
 def fail(message: str, status: int = 2) -> None:
-    print(f"unlearnbench: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"{_command.prog}: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -56,7 +79,7 @@ def _job(cfg: DictConfig) -> float:
             return sweep.stored_objective(done)
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
-        df = run(cfg, out_dir)
+        df = _command.run(cfg, out_dir)
     except UserError as exc:
         _remove_created(out_dir.resolve(), keep)
         fail(str(exc))
@@ -70,31 +93,43 @@ def _job(cfg: DictConfig) -> float:
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} "
                  "(rerun with UNLEARNBENCH_DEBUG=1 for the traceback)", 1)
+        if not _command.crash_rows:  # nothing kept: a rerun of the sweep runs it again
+            _remove_created(out_dir.resolve(), keep)
+            print(f"job crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return math.inf
         print(f"job crashed: {type(exc).__name__}: {exc} (failed row in {out_dir})",
               file=sys.stderr)
         sweep.write_failed(out_dir, cfg, exc)
         return math.inf
-    return objective(df, cfg)
+    return _command.objective(df, cfg)
 
 
-def main() -> None:
+def main(command: Command = BENCHMARK) -> None:
     """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`."""
-    global _checked
+    global _checked, _command
+    _command = command
     # argparse cannot split positionals around a flag: accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
     sys.argv[1:] = flags + [a for a in sys.argv[1:] if a not in flags]
     # Ctrl-C while Hydra sets up: one line, not a traceback.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        _checked = preflight(sys.argv[1:], CONF_DIR) or Checked(jobs=0)
+        _checked = preflight(sys.argv[1:], CONF_DIR, command.config_name) or Checked(jobs=0)
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
     try:
-        hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_job)()
+        hydra.main(config_path=str(CONF_DIR), config_name=command.config_name,
+                   version_base="1.3")(_job)()
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
+
+
+def privacy_main() -> None:
+    """Console entry point `unlearnbench-privacy [overrides]` (also with -m): the per-example
+    privacy protocol, e.g. `unlearnbench-privacy method=ft dataset=digits n_models=32`."""
+    main(PRIVACY)
 
 
 if __name__ == "__main__":

@@ -119,10 +119,21 @@ class MethodContext:
         return self._split
 
 
+@dataclass
+class EnsembleContext(MethodContext):
+    """The view of a method's vectorised form (``unlearn_ensemble``): the same cut, for N
+    members at once. Member k's seed is ``seeds[k]`` (what ``ctx.seed`` is to ``unlearn``);
+    ``seed`` stays the job's."""
+
+    seeds: tuple[int, ...] = ()
+
+
 def method_context(env: TrainEnv, method: str, access: str,
                    masks: dict[str, torch.Tensor] | None = None,
-                   variant: dict[str, Any] | None = None) -> MethodContext:
-    """The method's view of ``env``, cut to ``access``."""
+                   variant: dict[str, Any] | None = None,
+                   seeds: tuple[int, ...] | None = None) -> MethodContext:
+    """The method's view of ``env``, cut to ``access``; with ``seeds``, an
+    :class:`EnsembleContext` for N members."""
     if access not in ACCESS_LEVELS:
         raise ValueError(f"unknown access {access!r}")
     data, split = env.data, env.split
@@ -135,10 +146,13 @@ def method_context(env: TrainEnv, method: str, access: str,
         forget = split.forget.to(data.train_x.device)
         view_data = TrainData(data.train_x[forget], data.train_y[forget], data.num_classes)
         view_split = ForgetOnlySplit(len(forget), split.forget_classes, method)
-    return MethodContext(
+    fields: dict[str, Any] = dict(
         method=method, access=access, recipe=env.recipe, seed=env.seed, device=env.device,
         num_classes=data.num_classes, input_shape=data.input_shape,
         forget_classes=tuple(split.forget_classes), build_model=env.build_model,
         progress=env.progress, masks=masks, variant=dict(variant or {}),
         _data=view_data, _split=view_split,
     )
+    if seeds is not None:
+        return EnsembleContext(**fields, seeds=tuple(int(s) for s in seeds))
+    return MethodContext(**fields)

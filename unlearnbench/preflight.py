@@ -63,7 +63,7 @@ def _group_error(exc: MissingConfigException) -> UserError:
     return UserError(_one_line(exc))
 
 
-def _unknown_key_error(exc: Exception, job: list[str]) -> UserError:
+def _unknown_key_error(exc: Exception, job: list[str], config_name: str) -> UserError:
     """`scenario.fractio=0.2` -> name the key and list the keys its parent has."""
     match = re.search(r"Could not override '([^']+)'", str(exc)) or \
         re.search(r"Key '([^']+)' is not in struct", str(exc))
@@ -73,7 +73,7 @@ def _unknown_key_error(exc: Exception, job: list[str]) -> UserError:
     parent, _, _ = key.rpartition(".")
     others = [o for o in job if not o.lstrip("+~").startswith(f"{key}=")]
     try:
-        node = compose("config", overrides=others)
+        node = compose(config_name, overrides=others)
         node = OmegaConf.select(node, parent) if parent else node
         allowed = ", ".join(sorted(str(k) for k in node.keys()))
     except Exception:
@@ -92,7 +92,7 @@ def _values(override: Override) -> list[str]:
     raise UserError(f"{override.input_line}: unsupported sweep syntax")
 
 
-def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+def _jobs(overrides: list[str], multirun: bool, config_name: str) -> list[list[str]]:
     """Each job's override list: the Cartesian product of the sweeps, from the command line
     and from the config's ``hydra.sweeper.params`` (the command line wins)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
@@ -102,7 +102,7 @@ def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
             raise UserError("sweep syntax (a,b or choice/range/interval) needs -m (multirun)")
         return [overrides]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = compose("config", overrides=fixed, return_hydra_config=True)
+    base = compose(config_name, overrides=fixed, return_hydra_config=True)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     by_key: dict[str, Override] = {}
     for o in parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + parsed:
@@ -163,13 +163,13 @@ class _DataCache:
         return self.loaded[key]
 
 
-def _check_job(job: list[str], data: _DataCache) -> Any:
+def _check_job(job: list[str], data: _DataCache, config_name: str) -> Any:
     try:
-        cfg = compose("config", overrides=job, return_hydra_config=True)
+        cfg = compose(config_name, overrides=job, return_hydra_config=True)
     except MissingConfigException as exc:
         raise _group_error(exc) from None
     except HydraException as exc:
-        raise _unknown_key_error(exc, job) from None
+        raise _unknown_key_error(exc, job, config_name) from None
     _check_choices(cfg)
     plan = validate(cfg)
     _check_paths(cfg)
@@ -178,9 +178,10 @@ def _check_job(job: list[str], data: _DataCache) -> Any:
     return cfg
 
 
-def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
-    """Compose, validate and data-check every job the command line describes; UserError if
-    one is bad. None when Hydra is only asked to print (--help, --cfg, ...)."""
+def preflight(argv: list[str], conf_dir: Path, config_name: str = "config") -> Checked | None:
+    """Compose (the primary config ``config_name``), validate and data-check every job the
+    command line describes; UserError if one is bad. None when Hydra is only asked to print
+    (--help, --cfg, ...)."""
     if any(a.split("=")[0] in _PASSIVE_FLAGS for a in argv):
         return None
     register_resolvers()
@@ -189,11 +190,11 @@ def preflight(argv: list[str], conf_dir: Path) -> Checked | None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(conf_dir), version_base="1.3"):
-            jobs = _jobs(overrides, multirun)
+            jobs = _jobs(overrides, multirun, config_name)
             data = _DataCache()
             last = None
             for job in jobs:
-                last = _check_job(job, data)
+                last = _check_job(job, data, config_name)
             checked = Checked(jobs=len(jobs))
             if not multirun and last is not None:
                 HydraConfig.instance().set_config(last)  # resolves ${hydra:...} in run.dir

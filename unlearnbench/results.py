@@ -27,9 +27,11 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
     return df[columns + extras]
 
 
-# Every file a job may write into its folder (nothing else is ever written there).
+# Every file a job may write into its folder (nothing else is ever written there); the
+# privacy protocol's job writes privacy.csv, per_example.csv and epsilon_hist.png instead of
+# metrics.csv.
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
-           "traceback.txt", DONE)
+           "traceback.txt", "privacy.csv", "per_example.csv", "epsilon_hist.png", DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:
@@ -39,20 +41,35 @@ def foreign_outputs(out_dir: Path) -> list[str]:
     return [name for name in OUTPUTS if (out_dir / name).exists()]
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append .npy to a name
         np.save(f, array, allow_pickle=False)
 
 
+Writer = Any  # (path) -> None: writes one file
+
+
 def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
               texts: dict[str, str]) -> None:
-    """Write a job's files; the `done` marker goes last so a crash leaves no `done` job.
-    ``forget`` is None for a job that crashed before its forget set existed. Each file is
-    written to a temporary name and renamed; on any error every file this call wrote is
-    removed again and the error is one line naming the folder."""
+    """Write a job's files: metrics.csv, the forget indices (None for a job that crashed
+    before its forget set existed) and ``texts``; see :func:`write_files`."""
+    files: dict[str, Writer] = {"metrics.csv": lambda p: df.to_csv(p, index=False)}
+    if forget is not None:
+        files["forget_indices.npy"] = lambda p: save_npy(p, forget.astype(np.int64))
+    write_files(out_dir, {**files, **text_writers(texts)})
+
+
+def text_writers(texts: dict[str, str]) -> dict[str, Writer]:
+    return {name: (lambda p, t=text: p.write_text(t)) for name, text in texts.items()}
+
+
+def write_files(out_dir: Path, files: dict[str, Writer]) -> None:
+    """Write a job's files in order, then the `done` marker, so a crash leaves no `done` job.
+    Each file is written to a temporary name and renamed; on any error every file this call
+    wrote is removed again and the error is one line naming the folder."""
     written: list[Path] = []
 
-    def put(name: str, write: Any) -> None:
+    def put(name: str, write: Writer) -> None:
         path = out_dir / name
         tmp = out_dir / f".{name}.tmp"
         written.append(tmp)
@@ -63,11 +80,8 @@ def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / DONE).unlink(missing_ok=True)
-        put("metrics.csv", lambda p: df.to_csv(p, index=False))
-        if forget is not None:
-            put("forget_indices.npy", lambda p: _save_npy(p, forget.astype(np.int64)))
-        for name, text in texts.items():
-            put(name, lambda p, t=text: p.write_text(t))
+        for name, write in files.items():
+            put(name, write)
         put(DONE, lambda p: p.write_text("ok\n"))
     except OSError as exc:
         for path in written:

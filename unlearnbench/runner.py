@@ -20,7 +20,8 @@ from rich.console import Console
 
 from . import schema
 from .cache import ModelCache
-from .context import TrainEnv, method_context
+from .context import MethodContext, TrainEnv, method_context
+from .errors import ConfigError
 from .methods.base import MethodOutput
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
@@ -33,18 +34,25 @@ def _finite_weights(model: torch.nn.Module) -> bool:
                if p.is_floating_point())
 
 
+def method_view(plan: Plan, refs: References, seed: int | None = None,
+                masks: dict[str, torch.Tensor] | None = None) -> MethodContext:
+    """The method's context for the job's seed (or another one: an ensemble member), with its
+    training variant's artifacts (trained or loaded untimed, like the original)."""
+    variant: dict[str, Any] = {}
+    if plan.variant is not None:
+        ref = refs.get(VARIANT, seed)
+        variant = {"original": ref.model, "train_seconds": ref.seconds, **ref.artifacts}
+    env = refs.env if seed is None else refs.env.with_seed(seed)
+    return method_context(env, plan.method, plan.runner.access, masks=masks, variant=variant)
+
+
 def apply_method(plan: Plan, refs: References, console: Console) -> dict[str, Any]:
     """The method on a copy of the original, timed; a failure becomes a `failed` row."""
     original = refs.get("original")
     if plan.runner.same_as_role is not None:  # `retrain`: the cached reference itself
         ref = refs.get(plan.runner.same_as_role)
         return {"model": ref.model, "RTE_s": ref.seconds}
-    variant: dict[str, Any] = {}
-    if plan.variant is not None:  # trained (or loaded) untimed, like the original
-        ref = refs.get(VARIANT)
-        variant = {"original": ref.model, "train_seconds": ref.seconds, **ref.artifacts}
-    ctx = method_context(refs.env, plan.method, plan.runner.access,
-                         masks=original.artifacts.get("masks"), variant=variant)
+    ctx = method_view(plan, refs, masks=original.artifacts.get("masks"))
     try:
         with stopwatch(refs.env.device) as clock:
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
@@ -87,7 +95,7 @@ def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
     warm_up(plan.device)
     cache = ModelCache(plan.cfg["cache_dir"], log=lambda m: console.print(f"[yellow]{m}"))
     refs = References(env, plan.cfg, cache, plan.stacked, plan.variant, plan.task.evaluate,
-                      console.print)
+                      console.print, ensemble=plan.ensemble)
     return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]})
 
 
@@ -96,6 +104,9 @@ def run_method(cfg: DictConfig, console: Console | None = None
     """The job up to the unlearned model: its references and the method's raw result
     (``model``, ``RTE_s``, extras; or ``status=failed`` and ``reason``)."""
     job = prepare(cfg, console)
+    if job.plan.privacy is not None:
+        raise ConfigError("n_models", job.plan.privacy.n_models, "absent (n_models and the "
+                          "privacy group belong to unlearnbench-privacy)")
     job.refs.get("original")
     job.refs.get("retrain")
     return job, apply_method(job.plan, job.refs, job.console)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..params import Epochs, LearningRate
-from .base import MethodContext, finetune
+from .base import Ensemble, EnsembleContext, MethodContext, finetune, finetune_ensemble
 
 
 def random_other_labels(labels: torch.Tensor, num_classes: int, seed: int) -> torch.Tensor:
@@ -17,10 +17,25 @@ def random_other_labels(labels: torch.Tensor, num_classes: int, seed: int) -> to
     return (labels + shift) % num_classes
 
 
-def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs,
-            lr: LearningRate) -> nn.Module:
+def relabelled(ctx: MethodContext, seed: int) -> torch.Tensor:
+    """The training labels with D_f's replaced by random other labels drawn from ``seed``."""
     forget = ctx.split.forget.to(ctx.device)
     labels = ctx.data.train_y.clone()
-    labels[forget] = random_other_labels(labels[forget], ctx.num_classes, ctx.seed)
-    everything = torch.arange(len(labels), device=ctx.device)
-    return finetune(model, ctx, everything, epochs=epochs, lr=lr, labels=labels, desc="rl")
+    labels[forget] = random_other_labels(labels[forget], ctx.num_classes, seed)
+    return labels
+
+
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs,
+            lr: LearningRate) -> nn.Module:
+    everything = torch.arange(len(ctx.data.train_y), device=ctx.device)
+    return finetune(model, ctx, everything, epochs=epochs, lr=lr,
+                    labels=relabelled(ctx, ctx.seed), desc="rl")
+
+
+def unlearn_ensemble(models: Ensemble, ctx: EnsembleContext, *, epochs: Epochs,
+                     lr: LearningRate) -> Ensemble:
+    """``unlearn`` for N members at once (the privacy protocol), each with its own labels."""
+    everything = torch.arange(len(ctx.data.train_y), device=ctx.device)
+    labels = torch.stack([relabelled(ctx, seed) for seed in ctx.seeds])
+    return finetune_ensemble(models, ctx, everything, epochs=epochs, lr=lr, labels=labels,
+                             desc="rl")

@@ -5,7 +5,9 @@ over seeds into one table per dataset x model x scenario, methods ranked by avg_
         -o results/leaderboard
 
 writes ``LEADERBOARD.md``, ``leaderboard.csv`` (tidy: one row per table row and metric),
-``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup).
+``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup). Jobs of
+``unlearnbench-privacy`` under the same folders (their ``privacy.csv``) make a "Privacy"
+section (``report/privacy.py``) and ``privacy.csv`` (tidy).
 Jobs without a ``done`` marker are ignored and counted; failed jobs are shown as failed.
 A finished job whose files are unreadable (not UTF-8, not CSV, missing columns, a seed or
 metric that is not a number, bad YAML) is skipped with a one-line warning naming the file.
@@ -33,6 +35,7 @@ import yaml
 
 from ..errors import UserError
 from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
+from . import privacy
 from .tables import Table
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
@@ -360,7 +363,8 @@ def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
 
 
 def _stats(jobs: Jobs) -> str:
-    failed = int(((jobs.rows.role == "unlearned") & (jobs.rows.status != "ok")).sum())
+    failed = 0 if jobs.rows.empty else int(((jobs.rows.role == "unlearned")
+                                             & (jobs.rows.status != "ok")).sum())
     skipped = f"; {jobs.skipped} unreadable job(s) skipped" if jobs.skipped else ""
     return (f"{jobs.finished} finished job(s), {failed} failed; "
             f"{jobs.unfinished} unfinished job(s) ignored{skipped}.")
@@ -383,7 +387,8 @@ def _code_block(lines: list[str]) -> str:
 
 
 def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
-                   plots: dict[str, list[str]]) -> None:
+                   plots: dict[str, list[str]],
+                   private: list[privacy.PrivacyTable] | None = None) -> None:
     # Commands stay verbatim (copy-pasteable) in a code block, which is never parsed as HTML;
     # everything else from the files goes through md().
     lines = ["# unlearnbench leaderboard", "", "Regenerate (from the repository root):", "",
@@ -397,11 +402,21 @@ def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[s
         if failures:
             lines += ["Failed:", "", *failures, ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots.get(t.slug, [])] + [""]
+    if private:
+        lines += ["# Privacy: per-example scores on model ensembles", "", privacy.LEGEND, ""]
+        for pt in private:
+            shown = privacy.frame(pt)
+            shown[""] = shown[""].map(md)
+            lines += [f"## {md(pt.title)}", "", shown.to_markdown(index=False,
+                                                                  disable_numparse=True), ""]
+            failures = [f"- {md(r['label'])}, {md(f)}" for r in pt.rows for f in r["failed"]]
+            lines += ["Failed:", "", *failures, ""] if failures else []
     path.write_text("\n".join(lines))
 
 
 def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
-               plots: dict[str, list[str]]) -> None:
+               plots: dict[str, list[str]],
+               private: list[privacy.PrivacyTable] | None = None) -> None:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>unlearnbench leaderboard"
              "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
@@ -417,6 +432,16 @@ def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
             parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures)
                          + "</ul>")
         parts += [f"<img src='{esc(p)}' alt='{esc(Path(p).stem)}'>" for p in plots.get(t.slug, [])]
+    if private:
+        parts += ["<h1>Privacy: per-example scores on model ensembles</h1>",
+                  f"<p>{esc(privacy.LEGEND)}</p>"]
+        for pt in private:
+            parts += [f"<h2>{esc(pt.title)}</h2>",
+                      privacy.frame(pt).to_html(index=False, escape=True)]
+            failures = [f"{r['label']}, {f}" for r in pt.rows for f in r["failed"]]
+            if failures:
+                parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>"
+                                                            for f in failures) + "</ul>")
     parts.append("</body></html>")
     path.write_text("\n".join(parts))
 
@@ -426,18 +451,23 @@ def build(dirs: Sequence[Path], out: Path, argv: Sequence[str]) -> list[Table]:
     from .plots import draw  # matplotlib only when writing
 
     jobs = load(dirs)
-    if jobs.rows.empty:
+    private_rows, _ = privacy.load(dirs)
+    if jobs.rows.empty and private_rows.empty:
         skipped = f" ({jobs.skipped} unreadable, skipped)" if jobs.skipped else ""
-        raise UserError(f"no usable finished job (metrics.csv with a `{DONE}` marker){skipped} "
-                        "under " + ", ".join(map(str, dirs)))
-    tables = build_tables(jobs)
+        raise UserError(f"no usable finished job (metrics.csv or {privacy.FILE} with a "
+                        f"`{DONE}` marker){skipped} under " + ", ".join(map(str, dirs)))
+    tables = build_tables(jobs) if not jobs.rows.empty else []
+    private = privacy.tables(private_rows)
     out.mkdir(parents=True, exist_ok=True)
     plots = {t.slug: draw(t, out / "plots") for t in tables}
     plots = {k: [p.relative_to(out).as_posix() for p in v] for k, v in plots.items()}
     tidy(tables).to_csv(out / "leaderboard.csv", index=False)
-    write_markdown(out / "LEADERBOARD.md", tables, jobs, argv, plots)
-    write_html(out / "leaderboard.html", tables, jobs, argv, plots)
-    print(f"{len(tables)} table(s) from {_stats(jobs)} -> {out / 'LEADERBOARD.md'}, "
+    if private:
+        privacy.tidy(private).to_csv(out / privacy.FILE, index=False)
+    write_markdown(out / "LEADERBOARD.md", tables, jobs, argv, plots, private)
+    write_html(out / "leaderboard.html", tables, jobs, argv, plots, private)
+    extra = f", {len(private)} privacy table(s) (privacy.csv)" if private else ""
+    print(f"{len(tables)} table(s) from {_stats(jobs)}{extra} -> {out / 'LEADERBOARD.md'}, "
           f"leaderboard.csv, leaderboard.html, plots/")
     return tables
 
