@@ -46,9 +46,13 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
         assert cfg.hydra.launcher._target_
         return
     prefix = "+" if group == "experiment" else ""
-    cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path)
+    # the privacy group belongs to unlearnbench-privacy's primary config (conf/privacy.yaml)
+    primary = "privacy" if group == "privacy" else "config"
+    cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path, config_name=primary)
     plan = validate(cfg)
-    if group == "method":
+    if group == "privacy":
+        assert plan.privacy is not None and plan.ensemble is not None
+    elif group == "method":
         assert callable(plan.method_fn) and plan.method == option
     elif group == "dataset":
         try:

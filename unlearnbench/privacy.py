@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,14 @@ from .ensemble import Ensemble, predict_ensemble
 from .errors import ConfigError
 from .methods.base import MethodOutput
 from .metrics.accuracy import test_mask
-from .metrics.per_example import Comparison, EnsembleOutputs, compare, epsilon_points
+from .metrics.per_example import (
+    Comparison,
+    EnsembleOutputs,
+    compare,
+    comparison_from_json,
+    comparison_to_json,
+    epsilon_points,
+)
 from .producers.base import Reference
 from .producers.ensemble import ORIGINAL_ENSEMBLE, RETRAIN_ENSEMBLE
 from .references import References
@@ -108,21 +116,53 @@ def ensemble_outputs(ensemble: Ensemble, env: TrainEnv, batch_size: int) -> Ense
         {s: y.cpu().numpy() for s, y in ys.items()})
 
 
-def comparisons(outputs: dict[str, EnsembleOutputs], keys: PrivacyKeys
+# Bump when a score's code changes: memoised original and ceiling scores are recomputed.
+SCORES_VERSION = 1
+
+
+def comparisons(outputs: dict[str, EnsembleOutputs], keys: PrivacyKeys,
+                memo: Callable[[str, int, Callable[[], Comparison]], Comparison] | None = None
                 ) -> dict[tuple[str, int], Comparison]:
-    """Every (comparison, models per side) of the job; see the module docstring."""
+    """Every (comparison, models per side) of the job; see the module docstring. ``memo``
+    may keep the original's and the ceiling's scores, which depend only on the cached
+    ensembles (the same for every method)."""
     retrain = outputs["retrain"]
     half = keys.n_models // 2
     second = retrain.members(slice(half, 2 * half))
     params = dict(delta=keys.delta, shadow_fraction=keys.shadow_fraction,
                   klom_bins=keys.klom_bins, klom_mode=keys.klom_mode,
                   klom_direction=keys.klom_direction)
-    out = {(CEILING, half): compare(retrain.members(slice(0, half)), second, **params)}
+
+    def get(name: str, per_side: int, compute: Callable[[], Comparison]) -> Comparison:
+        return compute() if memo is None or name == UNLEARNED else memo(name, per_side, compute)
+
+    out = {(CEILING, half): get(CEILING, half, lambda: compare(
+        retrain.members(slice(0, half)), second, **params))}
     for name in (UNLEARNED, ORIGINAL):
         if name in outputs:
-            out[(name, keys.n_models)] = compare(outputs[name], retrain, **params)
-            out[(name, half)] = compare(outputs[name].members(slice(0, half)), second, **params)
+            side = outputs[name]
+            out[(name, keys.n_models)] = get(name, keys.n_models,
+                                             lambda s=side: compare(s, retrain, **params))
+            out[(name, half)] = get(name, half, lambda s=side: compare(
+                s.members(slice(0, half)), second, **params))
     return out
+
+
+def _memo_in_cache(refs: References, originals: Reference, retrains: Reference,
+                   keys: PrivacyKeys) -> Callable[[str, int, Callable[[], Comparison]],
+                                                  Comparison]:
+    """Scores of the reference ensembles memoised beside them in the model cache."""
+    params = {k: v for k, v in asdict(keys).items() if k != "vectorised"}
+
+    def memo(name: str, per_side: int, compute: Callable[[], Comparison]) -> Comparison:
+        material = {"privacy_scores": name, "models_per_side": per_side,
+                    "original": originals.weights_sha256, "retrain": retrains.weights_sha256,
+                    "forget_sha256": refs.env.split.digest, "params": params,
+                    "dataset": refs.cfg["dataset"], "version": SCORES_VERSION}
+        value = refs.cache.memo(material, lambda: comparison_to_json(compute()),
+                                tied_to=retrains.weights_sha256)
+        return comparison_from_json(value)
+    return memo
 
 
 def _tidy(scores: dict[tuple[str, int], Comparison], base: dict[str, Any],
@@ -199,7 +239,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
                    for name, e in ensembles.items() if e is not None}
     timings["predict_s"] = clock["seconds"]
     start = time.perf_counter()
-    scores = comparisons(outputs, keys)
+    scores = comparisons(outputs, keys, _memo_in_cache(refs, originals, retrains, keys))
     timings["scores_s"] = time.perf_counter() - start
 
     cfg_plain = plan.cfg

@@ -414,3 +414,16 @@ def compare(unlearned: EnsembleOutputs, retrain: EnsembleOutputs, *, delta: floa
         if split == "forget":
             klom_forget = score.per_example
     return Comparison(values, forget.per_example, ulira.per_example, klom_forget)
+
+
+def comparison_to_json(c: Comparison) -> dict:
+    """A JSON-able form of a comparison (to memoise it beside the cached ensembles)."""
+    return {"values": [[score, split, value] for (score, split), value in c.values.items()],
+            "epsilon": c.epsilon.tolist(), "ulira": c.ulira.tolist(),
+            "klom_forget": c.klom_forget.tolist()}
+
+
+def comparison_from_json(d: dict) -> Comparison:
+    return Comparison({(score, split): float(v) for score, split, v in d["values"]},
+                      np.asarray(d["epsilon"], dtype=float), np.asarray(d["ulira"], dtype=float),
+                      np.asarray(d["klom_forget"], dtype=float))

@@ -36,6 +36,7 @@ import yaml
 from ..errors import UserError
 from ..schema import AVG_GAP, COST, DONE, GAP_METRICS, GAPS, NON_SEMANTIC_KEYS, SCORES, gap_metrics
 from . import privacy
+from .configs import BadJob, differing, job_config, label, method_variant, read_yaml
 from .tables import Table
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
@@ -50,10 +51,6 @@ TEXT_COLUMNS = ["dataset", "model", "scenario", "method", "role", "status"]
 PROG = "unlearnbench-leaderboard"
 
 
-class BadJob(Exception):
-    """A finished job whose files cannot be used; the message starts with the file."""
-
-
 def _one_line(text: object) -> str:
     """Control characters (a newline in a hostile folder name or reason) shown escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
@@ -66,37 +63,6 @@ def _warn(message: str) -> None:
 def _short(value: object) -> str:
     text = repr(value) if isinstance(value, str) else str(value)  # str: numpy scalars plainly
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _read_yaml(path: Path) -> Any:
-    """Plain YAML: no tags, and no interpolation (`${oc.env:HOME}` stays that text)."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
-    if isinstance(node, dict):
-        out: dict[str, str] = {}
-        for k, v in node.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: str(node)}
-
-
-def _config(job_dir: Path) -> dict[str, str]:
-    """The job's resolved config, flattened to dotted keys (empty if it was not saved)."""
-    path = job_dir / "config.yaml"
-    if not path.exists():
-        return {}
-    try:
-        node = _read_yaml(path)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadJob(f"{path}: unreadable YAML ({type(exc).__name__}: "
-                     f"{' '.join(str(exc).split())})") from None
-    if node is None:
-        return {}
-    if not isinstance(node, dict):
-        raise BadJob(f"{path}: not a mapping of config keys")
-    return _flatten(node)
 
 
 def _read_metrics(csv: Path) -> pd.DataFrame:
@@ -148,16 +114,6 @@ def _sparsity(cfg: dict[str, str]) -> str:
     return f"{name} {rate}" if rate is not None else name
 
 
-def _differing(configs: list[dict[str, str]], keep: Any) -> list[str]:
-    """Keys (selected by ``keep``) whose value is not the same in every config."""
-    keys = sorted({k for c in configs for k in c if keep(k)})
-    return [k for k in keys if len({c.get(k) for c in configs}) > 1]
-
-
-def _label(cfg: dict[str, str], keys: list[str]) -> str:
-    return ", ".join(f"{k}={cfg.get(k)}" for k in keys)
-
-
 @dataclass
 class Jobs:
     """The rows of every finished job, each tagged with its table and row identity."""
@@ -173,7 +129,7 @@ def _sweep_command(multirun_yaml: Path) -> str | None:
     """The `unlearnbench -m ...` line that produced a sweep folder, from Hydra's record, with
     the overrides as typed (never resolved)."""
     try:
-        overrides = _read_yaml(multirun_yaml)["hydra"]["overrides"]
+        overrides = read_yaml(multirun_yaml)["hydra"]["overrides"]
         task, extra = overrides["task"] or [], overrides.get("hydra") or []
         if not all(isinstance(o, str | int | float) for o in [*task, *extra]):
             raise TypeError("overrides are not a list of strings")
@@ -199,7 +155,7 @@ def load(dirs: Sequence[Path]) -> Jobs:
                 unfinished += 1
                 continue
             try:
-                df, cfg = _read_metrics(csv), _config(csv.parent)
+                df, cfg = _read_metrics(csv), job_config(csv.parent)
             except BadJob as exc:
                 _warn(f"skipping {exc}")
                 skipped += 1
@@ -219,17 +175,17 @@ def load(dirs: Sequence[Path]) -> Jobs:
     for _, table in jobs.groupby(TABLE_KEYS, sort=False):
         names = list(dict.fromkeys(table.job))
         cfgs = [by_job[n] for n in names]
-        ctx_keys = _differing(cfgs, lambda k: k.split(".")[0] not in IGNORED | {"method",
+        ctx_keys = differing(cfgs, lambda k: k.split(".")[0] not in IGNORED | {"method",
                                                                                 "sparsity"})
         for name, cfg in zip(names, cfgs, strict=True):
-            jobs.loc[jobs.job == name, "context"] = _label(cfg, ctx_keys)
+            jobs.loc[jobs.job == name, "context"] = label(cfg, ctx_keys)
     # Runs of one method with different hyperparameters are separate rows, named likewise.
     for _, group in jobs.groupby([*TABLE_KEYS, "context", "method", "sparsity"], sort=False):
         names = list(dict.fromkeys(group.job))
         cfgs = [by_job[n] for n in names]
-        var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_"))
+        var_keys = differing(cfgs, method_variant)
         for name, cfg in zip(names, cfgs, strict=True):
-            jobs.loc[jobs.job == name, "variant"] = _label(cfg, var_keys)
+            jobs.loc[jobs.job == name, "variant"] = label(cfg, var_keys)
     return Jobs(jobs, len(frames), unfinished, commands, skipped)
 
 

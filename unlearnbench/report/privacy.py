@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..schema import DONE
+from .configs import BadJob, differing, job_config, label, method_variant
 
 FILE = "privacy.csv"
 REQUIRED = ["dataset", "model", "scenario", "seed", "method", "n_models", "comparison",
@@ -77,10 +78,16 @@ def _read(csv: Path) -> pd.DataFrame | None:
         if (values.isna() & df["value"].notna()).any():
             raise ValueError("a value that is not a number")
         df["value"] = values
+        cfg = job_config(csv.parent)
+    except BadJob as exc:
+        _warn(f"skipping {exc}")
+        return None
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         _warn(f"skipping {csv}: unreadable ({' '.join(str(exc).split())})")
         return None
-    df["reason"] = df["reason"].fillna("").astype(str) if "reason" in df else ""
+    df["method_config"] = [cfg] * len(df)
+    df["reason"] = (df["reason"].astype(object).where(df["reason"].notna(), "").astype(str)
+                    if "reason" in df else "")
     for c in ("dataset", "model", "scenario", "method", "comparison", "score", "split",
               "status"):
         df[c] = df[c].astype(str)
@@ -134,7 +141,14 @@ def tables(df: pd.DataFrame) -> list[PrivacyTable]:
         rows = [_row(CEILING_LABEL, group[group.comparison == "ceiling"], half, int(n))]
         methods = []
         for method, mrows in group[group.comparison == "unlearned"].groupby("method"):
-            methods.append(_row(str(method), mrows, half, int(n)))
+            # runs of one method with other hyperparameters are rows of their own
+            by_job = {job: rows.method_config.iat[0] for job, rows in mrows.groupby("job")}
+            keys = differing(list(by_job.values()), method_variant)
+            variants = {job: label(cfg, keys) for job, cfg in by_job.items()}
+            for variant in sorted(set(variants.values())):
+                jobs = [job for job, v in variants.items() if v == variant]
+                name = f"{method} · {variant}" if variant else str(method)
+                methods.append(_row(name, mrows[mrows.job.isin(jobs)], half, int(n)))
         methods.sort(key=lambda r: (-r["F ↑"][0] if not math.isnan(r["F ↑"][0]) else math.inf,
                                     r["label"]))
         rows += methods
