@@ -202,15 +202,16 @@ def _two_threshold_counts(pos: np.ndarray, neg: np.ndarray):
         shifted = right - width
         left = np.linspace(shifted - TWO_THRESHOLD_BUFFER, shifted + TWO_THRESHOLD_BUFFER,
                            num=n_left, axis=-1).ravel()
-        right = np.repeat(right, n_left)
-        yield (_count_between(sorted_pos, left, right), _count_between(sorted_neg, left, right))
+        yield (_count_between(sorted_pos, left, right, n_left),
+               _count_between(sorted_neg, left, right, n_left))
 
 
-def _count_between(sorted_values: np.ndarray, left: np.ndarray, right: np.ndarray
-                   ) -> np.ndarray:
-    """How many values satisfy left <= v <= right, for each (left, right)."""
-    inside = (np.searchsorted(sorted_values, right, side="right")
-              - np.searchsorted(sorted_values, left, side="left"))
+def _count_between(sorted_values: np.ndarray, left: np.ndarray, right: np.ndarray,
+                   per_right: int) -> np.ndarray:
+    """How many values satisfy left <= v <= right, for each (left, right): ``per_right``
+    consecutive lefts share each right (counted once, then repeated)."""
+    below_right = np.repeat(np.searchsorted(sorted_values, right, side="right"), per_right)
+    inside = below_right - np.searchsorted(sorted_values, left, side="left")
     return np.maximum(inside, 0)
 
 
