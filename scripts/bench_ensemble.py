@@ -12,7 +12,9 @@ per-step one). Each run also compares each member with the same model trained al
 test-logit difference): rounding-level differences between the batched and the single kernels
 usually stay below 1e-4, but a long run can amplify one past a ReLU flip in an occasional
 member (an equally valid run of the same recipe, not a bug). The machine's load average is
-recorded before and after each row: on a shared machine it moves the seconds, less the ratio.
+recorded before and after each row: on a shared machine it moves the wall seconds, less the
+ratio; the `*_cpu_s` columns are the process's CPU seconds for the same spans (with one thread,
+what a dedicated core would take) and `speedup_cpu` their ratio.
 """
 
 from __future__ import annotations
@@ -54,11 +56,13 @@ def bench(dataset: str, model: str, n_models: int, alone: int, epochs: int | Non
 
     load_before = load_average()
     seeds = list(range(n_models))
+    cpu = time.process_time()
     ensemble, ensemble_s = train_ensemble(build, data.train_x, data.train_y, recipe, seeds)
+    ensemble_cpu = time.process_time() - cpu
     logits = predict_ensemble(build, ensemble, data.test_x)
     vmap_s = (train_ensemble(build, data.train_x, data.train_y, recipe, seeds,
                              kernels="vmap")[1] if with_vmap else float("nan"))
-    start, diffs = time.perf_counter(), []
+    start, cpu, diffs = time.perf_counter(), time.process_time(), []
     for k in seeds[:alone]:
         torch.manual_seed(k)
         single = build()
@@ -66,6 +70,7 @@ def bench(dataset: str, model: str, n_models: int, alone: int, epochs: int | Non
             options=FitOptions(progress=False))
         diffs.append((predict(single, data.test_x) - logits[k]).abs().max().item())
     alone_s = (time.perf_counter() - start) * n_models / alone
+    alone_cpu = (time.process_time() - cpu) * n_models / alone
     steps = recipe.epochs * -(-len(data.train_y) // recipe.batch_size)
     return {
         "dataset": dataset, "model": model, "N": n_models, "epochs": recipe.epochs,
@@ -74,6 +79,8 @@ def bench(dataset: str, model: str, n_models: int, alone: int, epochs: int | Non
         "one_by_one": "measured" if alone == n_models else f"{alone} timed, x{n_models / alone:g}",
         "speedup": alone_s / ensemble_s,
         "speedup_vmap": alone_s / vmap_s,
+        "ensemble_cpu_s": ensemble_cpu, "one_by_one_cpu_s": alone_cpu,
+        "speedup_cpu": alone_cpu / ensemble_cpu,
         f"members_within_{AGREE:g}": f"{sum(d < AGREE for d in diffs)}/{len(diffs)}",
         "max_logit_diff": max(diffs),
         "test_acc_mean": 100.0 * (logits.argmax(-1) == data.test_y).float().mean().item(),

@@ -92,7 +92,7 @@ def _values(override: Override) -> list[str]:
     raise UserError(f"{override.input_line}: unsupported sweep syntax")
 
 
-def _jobs(overrides: list[str], multirun: bool, config_name: str) -> list[list[str]]:
+def _jobs(overrides: list[str], multirun: bool, config_name: str = "config") -> list[list[str]]:
     """Each job's override list: the Cartesian product of the sweeps, from the command line
     and from the config's ``hydra.sweeper.params`` (the command line wins)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -253,6 +254,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None,
     df = _tidy(scores, base, unlearned, keys)
     title = (f"{names['dataset']} / {names['model']} / {names['scenario']} / seed {plan.seed}: "
              f"{plan.method} ({unlearned.how}), per-example scores vs {keys.n_models} retrains")
+    # CPU seconds of the whole process so far (imports and checks included): on a shared
+    # machine the wall-clock phases stretch with the load, this does not.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    timings["process_cpu_s"] = usage.ru_utime + usage.ru_stime
     _show(scores, title, console)
     console.print("phases (s): " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in timings.items()))
     if out_dir is not None:
