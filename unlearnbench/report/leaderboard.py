@@ -348,7 +348,9 @@ def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[s
     # Commands stay verbatim (copy-pasteable) in a code block, which is never parsed as HTML;
     # everything else from the files goes through md().
     lines = ["# unlearnbench leaderboard", "", "Regenerate (from the repository root):", "",
-             _code_block(_commands(jobs, argv)), "", md(_stats(jobs)), "", LEGEND, ""]
+             _code_block(_commands(jobs, argv)), ""]
+    if tables:
+        lines += [md(_stats(jobs)), "", LEGEND, ""]
     for t in tables:
         shown = frame(t)
         shown["method"] = shown["method"].map(md)
@@ -379,8 +381,9 @@ def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
              "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
              "td:nth-child(2){text-align:left}img{max-width:48%;margin:4px}</style></head><body>",
              "<h1>unlearnbench leaderboard</h1>",
-             "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>",
-             f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>"]
+             "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>"]
+    if tables:
+        parts.append(f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>")
     for t in tables:
         parts += [f"<h2>{esc(t.title)}</h2>", frame(t).to_html(index=False, escape=True)]
         failures = [f"{r['label']}, {f}" for r in t.rows for f in r["failures"]]
