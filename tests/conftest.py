@@ -16,10 +16,12 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def make_cfg(*overrides: str, results_dir: Path, return_hydra_config: bool = False) -> DictConfig:
+def make_cfg(*overrides: str, results_dir: Path, return_hydra_config: bool = False,
+             config_name: str = "config") -> DictConfig:
+    """``config_name="privacy"``: the config of unlearnbench-privacy."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=[f"results_dir={results_dir}", "progress=false",
-                                            "device=cpu", *overrides],
+        return compose(config_name, overrides=[f"results_dir={results_dir}", "progress=false",
+                                               "device=cpu", *overrides],
                        return_hydra_config=return_hydra_config)
 
 

@@ -49,9 +49,13 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
         _check_tuned(option, tmp_path)
         return
     prefix = "+" if group in ("experiment", "tune") else ""  # groups not in the defaults
-    cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path)
+    # the privacy group belongs to unlearnbench-privacy's primary config (conf/privacy.yaml)
+    primary = "privacy" if group == "privacy" else "config"
+    cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path, config_name=primary)
     plan = validate(cfg)
-    if group == "method":
+    if group == "privacy":
+        assert plan.privacy is not None and plan.ensemble is not None
+    elif group == "method":
         assert callable(plan.method_fn) and plan.method == option
     elif group == "dataset":
         try:

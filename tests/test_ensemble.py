@@ -50,16 +50,18 @@ def _assert_member_equals(ensemble: Ensemble, k: int, model: torch.nn.Module) ->
     assert not torch.allclose(ensemble.params[first][k], ensemble.params[first][k - 1])
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_each_member_equals_fit_alone(digits, arch: str) -> None:
+@pytest.mark.parametrize(("arch", "kernels"), [("mlp", "auto"), ("cnn", "auto"),
+                                               ("mlp", "vmap"), ("cnn", "vmap")])
+def test_each_member_equals_fit_alone(digits, arch: str, kernels: str) -> None:
+    """The stacked kernels (auto) and the vmap fallback both train each member as fit does."""
     build = _builder(arch, digits)
     recipe = Recipe(epochs=2, batch_size=50, lr=0.05)   # 8 steps per epoch, a ragged last batch
     g = torch.Generator().manual_seed(0)
     subsets = [torch.randperm(len(digits.train_y), generator=g)[:380] for _ in SEEDS]
     ensemble, seconds = train_ensemble(build, digits.train_x, digits.train_y, recipe, SEEDS,
-                                       indices_per_member=subsets)
+                                       indices_per_member=subsets, kernels=kernels)
     assert seconds > 0
-    logits = predict_ensemble(build, ensemble, digits.test_x)
+    logits = predict_ensemble(build, ensemble, digits.test_x, kernels=kernels)
     assert logits.shape == (len(SEEDS), len(digits.test_y), 10)
     for k, seed in enumerate(SEEDS):
         alone = _alone(build, digits, recipe, seed, indices=subsets[k])
@@ -86,6 +88,20 @@ def test_unlearning_from_trained_members_with_own_labels_and_objective(digits) -
         alone = _alone(build, digits, then, seed, init=originals.member_state(k),
                        indices=forget, labels=labels[k], objective=negated_cross_entropy)
         _assert_member_equals(unlearned, k, alone)
+
+
+def test_a_model_without_stacked_kernels_goes_through_vmap(digits) -> None:
+    """ResNet18 offers no forward_stacked: members_forward falls back to vmap, still exact."""
+    cfg = OmegaConf.create({"_target_": "unlearnbench.models.ResNet18", "name": "resnet18",
+                            "width": 2})
+    build = lambda: build_model(cfg, digits.input_shape, digits.num_classes)  # noqa: E731
+    assert not hasattr(build(), "forward_stacked")
+    recipe = Recipe(epochs=1, batch_size=64, lr=0.05)
+    rows = [torch.arange(128)] * 2
+    ensemble, _ = train_ensemble(build, digits.train_x, digits.train_y, recipe, SEEDS[:2],
+                                 indices_per_member=rows)
+    alone = _alone(build, digits, recipe, SEEDS[1], indices=rows[1])
+    _assert_member_equals(ensemble, 1, alone)
 
 
 def test_initialisation_and_round_trip(digits) -> None:

@@ -140,7 +140,8 @@ def test_nothing_usable_is_one_error_after_the_warnings(tmp_path: Path, sweep: P
     assert all(line.startswith("unlearnbench-leaderboard: warning: skipping") for line in
                lines[:2])
     assert lines[2] == (f"unlearnbench-leaderboard: error: no usable finished job (metrics.csv "
-                        f"with a `{DONE}` marker) (2 unreadable, skipped) under {sweep}")
+                        f"or privacy.csv with a `{DONE}` marker) (2 unreadable, skipped) "
+                        f"under {sweep}")
 
 
 def _multirun(sweep: Path, task: list[str]) -> None:

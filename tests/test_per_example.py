@@ -59,6 +59,27 @@ def test_identical_outputs_score_every_point_separated_none() -> None:
     assert (spike.per_example == EPSILON_CAP).all()          # spread ratio below 1%: capped
 
 
+def test_ceiling_of_a_hand_computed_example_identical_and_separated() -> None:
+    """8 retrained models of one example, halves interleaved: [0, 1, 2, 3] and
+    [0.5, 1.5, 2.5, 3.5]. The second half has the larger median (positive). Every rule
+    telling them apart errs often: the best, e.g. "2.5 <= c" (TPR 1/2, FPR 1/4) or the
+    interval [0, 1] (2 of the first half, 1 of the second), gives
+    epsilon = log(1 - delta - 1/2) - log(1/4) = log(2 - 4 delta); with 4 models a side the
+    buckets end at ceil(log 3) = 2, so it scores 1/2 point. An unlearned ensemble with the
+    same outputs as the first half scores those points (the ceiling's), one with the second
+    half's outputs (identical distributions) every point, a separated one none."""
+    first, second = np.array([0.0, 1, 2, 3]), np.array([0.5, 1.5, 2.5, 3.5])
+    retrain = np.concatenate([first, second])[:, None]
+    top = ceiling(forget_score_F, retrain)
+    assert top.per_example[0] == pytest.approx(math.log(2 - 4 * DELTA), abs=1e-5)
+    assert top.value == 0.5
+    like_first = forget_score_F(first[:, None].copy(), second[:, None])
+    assert like_first.value == top.value
+    assert forget_score_F(second[:, None].copy(), second[:, None]).value == 1.0
+    separated = forget_score_F(first[:, None] - 20, second[:, None])
+    assert separated.per_example[0] == EPSILON_CAP and separated.value == 0.0
+
+
 def test_same_distribution_scores_the_ceiling() -> None:
     """Unlearned models distributed like retrained ones score what the retrain halves score;
     a shift of one standard deviation scores clearly less."""
@@ -81,6 +102,21 @@ def test_ulira_hand_computed() -> None:
     unlearned = np.array([[0.0], [2.0], [1.5], [0.5]])
     retrain = np.array([[4.0], [6.0], [2.9], [5.0]])
     assert ulira_accuracy(unlearned, retrain).value == 0.75
+
+
+def test_ulira_balanced_targets_hand_computed() -> None:
+    """6 unlearned and 8 retrained models: shadows 3 and 4, so 3 targets a side (the
+    retrain's 4th target, 9, is never used). Gaussians N(1, sqrt(2/3)) and N(5, sqrt(1/2)):
+    unlearned targets 1.0 and 0.2 are called unlearned (right), 3.9 retrained (wrong);
+    retrain targets 5.5 and 4.4 retrained (right), 2.6 unlearned (wrong): 4/6."""
+    unlearned = np.array([[0.0], [1.0], [2.0], [1.0], [3.9], [0.2]])
+    retrain = np.array([[4.0], [5.0], [6.0], [5.0], [5.5], [2.6], [4.4], [9.0]])
+    score = ulira_accuracy(unlearned, retrain)
+    assert score.value == pytest.approx(4 / 6)
+    assert score.per_example.tolist() == pytest.approx([4 / 6])
+    # the unused retrain target cannot change it
+    retrain[-1] = -100.0
+    assert ulira_accuracy(unlearned, retrain).value == pytest.approx(4 / 6)
 
 
 def test_ulira_separable_and_indistinguishable() -> None:

@@ -1,5 +1,9 @@
 """Hydra glue: check the command line, run each job, return its objective (for sweepers such as
-Optuna), report user errors in one line, and remove only what a failed run created."""
+Optuna), report user errors in one line, and remove only what a failed run created.
+
+Three commands share it: `unlearnbench` (the benchmark job, conf/config.yaml),
+`unlearnbench-privacy` (the per-example privacy protocol, conf/privacy.yaml) and
+`unlearnbench-transfer` (transfer after unlearning, conf/transfer.yaml; transfer_run.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -15,21 +20,50 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import schema, sweep
+from . import privacy, runner, schema, sweep
 from .errors import NotApplicable, UserError
 from .preflight import Checked, JobCheck, check_benchmark_job, preflight
-from .runner import objective, run
 from .validation import resolved
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 INTERRUPTED = "interrupted; rerun the same command to resume"
 
+
+JobRunner = Callable[[DictConfig, Path], float]
+
+
+def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
+    """One benchmark job; its objective for a sweeper."""
+    return runner.objective(runner.run(cfg, out_dir), cfg)
+
+
+def run_privacy(cfg: DictConfig, out_dir: Path) -> float:
+    """One privacy-protocol job; its objective for a sweeper."""
+    return privacy.objective(privacy.run(cfg, out_dir))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A console command: its primary config, its job (returning the objective) and the
+    preflight check of each job."""
+
+    prog: str
+    config_name: str
+    run_job: JobRunner
+    check: JobCheck = check_benchmark_job
+    crash_rows: bool = True  # a crashed sweep job leaves a failed metrics.csv row
+
+
+BENCHMARK = Command("unlearnbench", "config", run_benchmark)
+PRIVACY = Command("unlearnbench-privacy", "privacy", run_privacy, crash_rows=False)
+
 # Set by main() from the preflight: which folders existed before this command ran.
 _checked = Checked(jobs=0)
+_command = BENCHMARK
 
 
 def fail(message: str, status: int = 2) -> None:
-    print(f"unlearnbench: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"{_command.prog}: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)
 
 
@@ -49,22 +83,14 @@ def _remove_created(out_dir: Path, keep: set[Path]) -> None:
         folder.rmdir()
 
 
-JobRunner = Callable[[DictConfig, Path], float]
-
-
-def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
-    """One benchmark job; its objective for a sweeper."""
-    return objective(run(cfg, out_dir), cfg)
-
-
-def _job(cfg: DictConfig, run_job: JobRunner = run_benchmark) -> float:
+def _job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     keep = {p.resolve() for p in _checked.existing}
     if in_sweep:
         done = sweep.find_done(out_dir, schema.config_hash(resolved(cfg)),
-                               warn=lambda m: print(f"unlearnbench: warning: {m}",
+                               warn=lambda m: print(f"{_command.prog}: warning: {m}",
                                                     file=sys.stderr))
         if done is not None:  # a rerun of an interrupted sweep: keep what is finished
             print(f"skipped: same config already done in {done}")
@@ -73,7 +99,7 @@ def _job(cfg: DictConfig, run_job: JobRunner = run_benchmark) -> float:
             return sweep.stored_objective(done, float(cfg.tune.max_cost))
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
-        return run_job(cfg, out_dir)
+        return _command.run_job(cfg, out_dir)
     except NotApplicable as exc:
         if not in_sweep:
             _remove_created(out_dir.resolve(), keep)
@@ -94,36 +120,44 @@ def _job(cfg: DictConfig, run_job: JobRunner = run_benchmark) -> float:
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} "
                  "(rerun with UNLEARNBENCH_DEBUG=1 for the traceback)", 1)
+        if not _command.crash_rows:  # nothing kept: a rerun of the sweep runs it again
+            _remove_created(out_dir.resolve(), keep)
+            print(f"job crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return math.inf
         print(f"job crashed: {type(exc).__name__}: {exc} (failed row in {out_dir})",
               file=sys.stderr)
         sweep.write_failed(out_dir, cfg, exc)
     return math.inf
 
 
-def main(config_name: str = "config", run_job: JobRunner = run_benchmark,
-         check: JobCheck = check_benchmark_job) -> None:
-    """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`.
-    Another command on the same conf/ (unlearnbench-transfer) passes its primary config, its
-    job and its preflight check."""
-    global _checked
+def main(command: Command = BENCHMARK) -> None:
+    """Console entry point: `unlearnbench [overrides]`, `unlearnbench -m [sweep overrides]`;
+    another command on the same conf/ passes its own ``command``."""
+    global _checked, _command
+    _command = command
     # argparse cannot split positionals around a flag: accept `-m` anywhere on the line.
     flags = [a for a in sys.argv[1:] if a in ("-m", "--multirun")]
     sys.argv[1:] = flags + [a for a in sys.argv[1:] if a not in flags]
     # Ctrl-C while Hydra sets up: one line, not a traceback.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        _checked = preflight(sys.argv[1:], CONF_DIR, config_name, check) or Checked(jobs=0)
+        _checked = preflight(sys.argv[1:], CONF_DIR, command.config_name,
+                             command.check) or Checked(jobs=0)
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
-    def task(cfg: DictConfig) -> float:
-        return _job(cfg, run_job)
-
     try:
-        hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)()
+        hydra.main(config_path=str(CONF_DIR), config_name=command.config_name,
+                   version_base="1.3")(_job)()
     except KeyboardInterrupt:
         fail(INTERRUPTED, 130)
+
+
+def privacy_main() -> None:
+    """Console entry point `unlearnbench-privacy [overrides]` (also with -m): the per-example
+    privacy protocol, e.g. `unlearnbench-privacy method=ft dataset=digits n_models=32`."""
+    main(PRIVACY)
 
 
 if __name__ == "__main__":

@@ -171,11 +171,22 @@ class MethodContext:
         return self._split
 
 
+@dataclass
+class EnsembleContext(MethodContext):
+    """The view of a method's vectorised form (``unlearn_ensemble``): the same cut, for N
+    members at once. Member k's seed is ``seeds[k]`` (what ``ctx.seed`` is to ``unlearn``);
+    ``seed`` stays the job's."""
+
+    seeds: tuple[int, ...] = ()
+
+
 def method_context(env: TrainEnv, method: str, access: str,
                    masks: dict[str, torch.Tensor] | None = None,
                    variant: dict[str, Any] | None = None,
-                   checkpoint: Checkpoint | None = None) -> MethodContext:
-    """The method's view of ``env``, cut to ``access``."""
+                   checkpoint: Checkpoint | None = None,
+                   seeds: tuple[int, ...] | None = None) -> MethodContext:
+    """The method's view of ``env``, cut to ``access``; with ``seeds``, an
+    :class:`EnsembleContext` for N members."""
     if access not in ACCESS_LEVELS:
         raise ValueError(f"unknown access {access!r}")
     data, split = env.data, env.split
@@ -194,10 +205,13 @@ def method_context(env: TrainEnv, method: str, access: str,
     def build_model() -> nn.Module:  # closes over no data (a bound env method would)
         return factory(shape, k).to(device)
 
-    return MethodContext(
+    fields: dict[str, Any] = dict(
         method=method, access=access, dataset=data.name, recipe=env.recipe, seed=env.seed,
         device=env.device, num_classes=data.num_classes, input_shape=data.input_shape,
         forget_classes=tuple(split.forget_classes), build_model=build_model,
         progress=env.progress, masks=masks, variant=dict(variant or {}),
         checkpoint=checkpoint or _no_checkpoints, _data=view_data, _split=view_split,
     )
+    if seeds is not None:
+        return EnsembleContext(**fields, seeds=tuple(int(s) for s in seeds))
+    return MethodContext(**fields)

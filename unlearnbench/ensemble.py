@@ -5,9 +5,12 @@ of the batched kernels): initialised by ``torch.manual_seed(seeds[k]);
 build_model()`` (or taken from ``init_states``), its data order drawn from its own
 ``torch.Generator().manual_seed(seeds[k])``, batches as index slices of ``indices[k]``, the
 recipe's learning rate per step and SGD with momentum and weight decay applied as
-``torch.optim.SGD`` applies them. The members' weights are stacked along a leading axis and one
-``torch.func.vmap`` over ``functional_call`` computes all N forward and backward passes per
-step; BatchNorm layers keep one set of running statistics per member.
+``torch.optim.SGD`` applies them. The members' weights are stacked along a leading axis. A
+model with a ``forward_stacked`` method (``models.MLP``, ``models.SmallCNN``) runs all N
+members as explicit batched kernels (``stacked.py``: one ``baddbmm`` per linear layer, one
+grouped convolution per conv layer); any other model goes through ``torch.func.vmap`` over
+``functional_call`` (slower: its per-step overhead grows with the layer count). BatchNorm
+layers keep one set of running statistics per member.
 
 Restrictions (checked): no augmentation, and every member trains on the same number of
 examples (so all members take the same steps with the same batch sizes and learning rates).
@@ -19,15 +22,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .stacked import Stack
 from .training import DivergenceError, Objective, Recipe, autocast, progress_bar, stopwatch
 
 ModelBuilder = Callable[[], nn.Module]
+# (params, buffers, x [N, B, ...], training) -> logits [N, B, classes]
+Kernels = Literal["auto", "vmap"]   # "vmap": never the stacked kernels (benchmarks, tests)
+MembersForward = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor,
+                           bool], torch.Tensor]
 
 
 @dataclass
@@ -83,6 +92,26 @@ def _template(build_model: ModelBuilder, device: str | None = "meta") -> nn.Modu
     return model.to(device) if device is not None else model
 
 
+def members_forward(template: nn.Module, kernels: Kernels = "auto") -> MembersForward:
+    """All members' forward pass: the model's explicit batched kernels where it offers them
+    (``forward_stacked``) and ``kernels="auto"``, else ``vmap`` over ``functional_call``."""
+    stacked_forward = getattr(template, "forward_stacked", None)
+    if stacked_forward is not None and kernels == "auto":
+        def batched(params: dict, buffers: dict, x: torch.Tensor, training: bool
+                    ) -> torch.Tensor:
+            return stacked_forward({**params, **buffers}, Stack(x, len(x)),
+                                   training).members_first()
+        return batched
+
+    def member(p: dict, b: dict, xb: torch.Tensor) -> torch.Tensor:
+        return functional_call(template, (p, b), (xb,))
+
+    def mapped(params: dict, buffers: dict, x: torch.Tensor, training: bool) -> torch.Tensor:
+        template.train(training)
+        return vmap(member)(params, buffers, x)
+    return mapped
+
+
 def init_ensemble(build_model: ModelBuilder, seeds: Sequence[int]) -> Ensemble:
     """Member k initialised exactly as ``torch.manual_seed(seeds[k]); build_model()``."""
     models = []
@@ -117,6 +146,7 @@ def train_ensemble(
     init_states: Ensemble | None = None,
     progress: bool = False,
     desc: str = "ensemble",
+    kernels: Kernels = "auto",
 ) -> tuple[Ensemble, float]:
     """Train N = len(seeds) models at once; returns the trained ensemble and wall seconds.
 
@@ -141,16 +171,12 @@ def train_ensemble(
     n = rows.shape[1]
     if n == 0:
         return state, 0.0
-    template = _template(build_model).train()
-    params = {k: v.clone().requires_grad_(True) for k, v in state.params.items()}
+    forward = members_forward(_template(build_model), kernels)
+    leaves = {k: _training_layout(v).requires_grad_(True) for k, v in state.params.items()}
     buffers = {k: v.clone() for k, v in state.buffers.items()}
-
-    def member_loss(p: dict, b: dict, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return objective(functional_call(template, (p, b), (xb,)), yb)
-
-    batched_loss = vmap(member_loss)
+    member_losses = vmap(objective)   # [N, B, classes], [N, B] -> [N]
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    opt = _stacked_sgd(list(params.values()), recipe)
+    opt = _stacked_sgd(list(leaves.values()), recipe)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
     with stopwatch(device) as clock, progress_bar(progress) as bar:
         task = bar.add_task(desc, total=recipe.epochs * steps_per_epoch, info="")
@@ -162,7 +188,9 @@ def train_ensemble(
                 for group in opt.param_groups:
                     group["lr"] = recipe.lr_at(epoch + step / steps_per_epoch)
                 with autocast(device):   # bf16 on CUDA, as fit; a no-op on CPU
-                    losses = batched_loss(params, buffers, x[batch], labels.gather(1, batch))
+                    params = {k: _model_layout(v) for k, v in leaves.items()}
+                    logits = forward(params, buffers, x[batch], True)
+                    losses = member_losses(logits, labels.gather(1, batch))
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()   # member k's loss reaches only member k's weights
                 opt.step()
@@ -174,8 +202,21 @@ def train_ensemble(
                                               f"in members {bad}")
                     bar.update(task, info=f"epoch {epoch + 1}/{recipe.epochs}")
                 bar.update(task, advance=1)
-    trained = Ensemble({k: v.detach() for k, v in params.items()}, buffers)
+    trained = Ensemble({k: _model_layout(v.detach()).contiguous() for k, v in leaves.items()},
+                       buffers)
     return trained, clock["seconds"]
+
+
+def _training_layout(weight: torch.Tensor) -> torch.Tensor:
+    """A copy to train: stacked matrices ``[N, out, in]`` stored as ``[N, in, out]``, so the
+    weight gradient of the batched matmul arrives contiguous and accumulating it costs no
+    copy (about a quarter of an MLP step otherwise). SGD is elementwise: layout-free."""
+    return (weight.transpose(1, 2) if weight.dim() == 3 else weight).contiguous().clone()
+
+
+def _model_layout(leaf: torch.Tensor) -> torch.Tensor:
+    """The model's view of a training leaf (a transpose back, no copy)."""
+    return leaf.transpose(1, 2) if leaf.dim() == 3 else leaf
 
 
 def _stacked_sgd(params: list[torch.Tensor], recipe: Recipe) -> torch.optim.SGD:
@@ -192,20 +233,16 @@ def _stacked_sgd(params: list[torch.Tensor], recipe: Recipe) -> torch.optim.SGD:
 
 @torch.no_grad()
 def predict_ensemble(build_model: ModelBuilder, ensemble: Ensemble, x: torch.Tensor,
-                     batch_size: int = 256) -> torch.Tensor:
+                     batch_size: int = 256, kernels: Kernels = "auto") -> torch.Tensor:
     """Logits of every member for every row of ``x``: [N, len(x), classes], eval mode."""
-    template = _template(build_model).eval()
+    forward = members_forward(_template(build_model), kernels)
     ensemble = ensemble.to(x.device)
-
-    def member_logits(p: dict, b: dict, xb: torch.Tensor) -> torch.Tensor:
-        return functional_call(template, (p, b), (xb,))
-
-    batched = vmap(member_logits, in_dims=(0, 0, None))
     outs = []
     for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size]
         with autocast(x.device):
-            outs.append(batched(ensemble.params, ensemble.buffers,
-                                x[start:start + batch_size]).float())
+            outs.append(forward(ensemble.params, ensemble.buffers,
+                                xb.expand(ensemble.size, *xb.shape), False).float())
     if not outs:
         return torch.empty(ensemble.size, 0, 0, device=x.device)
     return torch.cat(outs, dim=1)

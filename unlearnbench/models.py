@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import torch
 from torch import nn
 
+from . import stacked
 from .params import NonEmpty, PositiveInt, Range
 from .registry import resolve
 
@@ -37,6 +38,11 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def forward_stacked(self, state: stacked.State, x: stacked.Stack,
+                        training: bool) -> stacked.Stack:
+        """N members at once (``unlearnbench.ensemble``): weights stacked in ``state``."""
+        return stacked.sequential(self.net, "net.", state, x, training)
+
 
 class SmallCNN(nn.Module):
     """Conv blocks with max-pool, then global average pooling: works from 8x8 to 32x32 inputs."""
@@ -56,6 +62,13 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(2, 3)))
+
+    def forward_stacked(self, state: stacked.State, x: stacked.Stack,
+                        training: bool) -> stacked.Stack:
+        """N members at once (``unlearnbench.ensemble``): weights stacked in ``state``."""
+        features = stacked.sequential(self.features, "features.", state, x, training)
+        return stacked.linear(stacked.spatial_mean(features), state["head.weight"],
+                              state["head.bias"])
 
 
 def _conv_block(cin: int, cout: int, kernel: int, stride: int, batch_norm: bool) -> nn.Sequential:

@@ -3,9 +3,12 @@ variant), each trained once by its stack of producers and cached, content-addres
 
 ``References.get(role, seed=None)`` returns a :class:`Reference` (model, recorded training
 seconds, meta, artifacts such as pruning masks). The seed is an argument: "the retrain with
-seed s" of an ensemble is ``get("retrain", seed=s)`` with the job's forget set. A role's cache
-key is the key material of the job (dataset, model, recipe, seed, device, role, and the forget
-set's digest when the weights depend on it) plus what each producer of its stack adds.
+seed s" of an ensemble is ``get("retrain", seed=s)`` with the job's forget set. A job of the
+privacy protocol also has the roles ``original_ensemble`` and ``retrain_ensemble``
+(producers/ensemble.py): N models each, one cache entry per ensemble, its ``model`` an
+``ensemble.Ensemble``. A role's cache key is the key material of the job (dataset, model,
+recipe, seed, device, role, and the forget set's digest when the weights depend on it) plus
+what each producer of its stack adds.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .cache import ModelCache, canonical_json
 from .context import TrainEnv, collecting
 from .producers.base import Producer, Reference
 from .producers.dense import Dense
+from .producers.ensemble import ROLES as ENSEMBLE_ROLES
 from .training import stopwatch
 
 BASE_ROLES = ("original", "retrain")
@@ -36,11 +40,13 @@ class References:
     def __init__(self, env: TrainEnv, cfg: Mapping[str, Any], cache: ModelCache,
                  stacked: list[Producer], variant: Producer | None = None,
                  evaluate: Callable[[Any, TrainEnv], dict[str, Any]] | None = None,
-                 log: Callable[[str], None] = print, judge: Producer | None = None) -> None:
+                 log: Callable[[str], None] = print, judge: Producer | None = None,
+                 ensemble: Producer | None = None) -> None:
         """``cfg``: the resolved job config; ``stacked``: producers on top of dense training
         for the original and the retrain (pruning); ``variant``: a method's own producer;
         ``evaluate``: the task's per-model metrics (memoised for references); ``judge``: the
-        producer of the evaluation-only judge classifier (eval.judge).
+        producer of the evaluation-only judge classifier (eval.judge); ``ensemble``: the
+        producer of the ensemble roles (privacy protocol).
 
         Metrics reach the original, the retrain and the judge through
         ``env.reference_model(role)``, which this sets on ``env``."""
@@ -51,6 +57,8 @@ class References:
             self.stacks[VARIANT] = [variant]
         if judge is not None:
             self.stacks[JUDGE] = [judge]
+        if ensemble is not None:
+            self.stacks.update({role: [ensemble] for role in ENSEMBLE_ROLES})
         self.evaluate = evaluate
         self.timings: dict[str, float] = {}
         self._got: dict[tuple[str, int, int], Reference] = {}

@@ -28,10 +28,12 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
     return df[columns + extras]
 
 
-# Every file a job may write into its folder (nothing else is ever written there).
+# Every file a job may write into its folder (nothing else is ever written there); the
+# privacy protocol's job writes privacy.csv, per_example.csv and epsilon_hist.png instead of
+# metrics.csv.
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
            "traceback.txt", "checkpoints.csv", "mi_inversions.png", "class_influence.csv",
-           DONE)
+           "privacy.csv", "per_example.csv", "epsilon_hist.png", DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:
@@ -64,26 +66,45 @@ def check_not_another_job(out_dir: Path, config_hash: str, key: str) -> None:
                           f"{other[:10]} of another config, which this job would overwrite)")
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append .npy to a name
         np.save(f, array, allow_pickle=False)
 
 
+Writer = Any  # (path) -> None: writes one file
+
+
 def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
               texts: dict[str, str], files: dict[str, bytes] | None = None) -> None:
-    """Write a job's files; the `done` marker goes last so a crash leaves no `done` job.
-    ``forget`` is None for a job that crashed before its forget set existed; ``files`` are
-    the task's other outputs (a learning curve, figures), each one of ``OUTPUTS``. Each file
-    is written to a temporary name and renamed; on any error every file this call wrote is
-    removed again and the error is one line naming the folder."""
+    """Write a job's files: metrics.csv, the forget indices (None for a job that crashed
+    before its forget set existed), ``texts`` and ``files`` (the task's other outputs: a
+    learning curve, figures; each one of ``OUTPUTS``); see :func:`write_files`. Never over
+    the finished job of another config."""
     unknown = sorted(set(files or {}) - set(OUTPUTS))
     if unknown:
         raise ValueError(f"not a job output: {', '.join(unknown)} (results.OUTPUTS)")
-    written: list[Path] = []
     if "config_hash" in df.columns and len(df):
         check_not_another_job(out_dir, str(df["config_hash"].iloc[0]), "job folder")
+    writers: dict[str, Writer] = {"metrics.csv": lambda p: df.to_csv(p, index=False)}
+    if forget is not None:
+        writers["forget_indices.npy"] = lambda p: save_npy(p, forget.astype(np.int64))
+    writers.update(text_writers(texts))
+    writers.update({name: (lambda p, d=data: p.write_bytes(d))
+                    for name, data in (files or {}).items()})
+    write_files(out_dir, writers)
 
-    def put(name: str, write: Any) -> None:
+
+def text_writers(texts: dict[str, str]) -> dict[str, Writer]:
+    return {name: (lambda p, t=text: p.write_text(t)) for name, text in texts.items()}
+
+
+def write_files(out_dir: Path, files: dict[str, Writer]) -> None:
+    """Write a job's files in order, then the `done` marker, so a crash leaves no `done` job.
+    Each file is written to a temporary name and renamed; on any error every file this call
+    wrote is removed again and the error is one line naming the folder."""
+    written: list[Path] = []
+
+    def put(name: str, write: Writer) -> None:
         path = out_dir / name
         tmp = out_dir / f".{name}.tmp"
         written.append(tmp)
@@ -94,13 +115,8 @@ def write_job(out_dir: Path, df: pd.DataFrame, forget: np.ndarray | None,
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / DONE).unlink(missing_ok=True)
-        put("metrics.csv", lambda p: df.to_csv(p, index=False))
-        if forget is not None:
-            put("forget_indices.npy", lambda p: _save_npy(p, forget.astype(np.int64)))
-        for name, text in texts.items():
-            put(name, lambda p, t=text: p.write_text(t))
-        for name, data in (files or {}).items():
-            put(name, lambda p, d=data: p.write_bytes(d))
+        for name, write in files.items():
+            put(name, write)
         put(DONE, lambda p: p.write_text("ok\n"))
     except OSError as exc:
         for path in written:

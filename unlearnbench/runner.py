@@ -21,8 +21,9 @@ from rich.console import Console
 
 from . import schema
 from .cache import ModelCache
-from .context import CheckpointLog, TrainEnv, collecting, method_context
+from .context import CheckpointLog, MethodContext, TrainEnv, collecting, method_context
 from .data import Data
+from .errors import ConfigError
 from .methods.base import MethodOutput
 from .params import keyword_parameters
 from .producers.base import Reference
@@ -61,6 +62,20 @@ def _trial_budget(plan: Plan, refs: References) -> float | None:
     return float(tune["max_cost"]) * float(retrain_cpu) if retrain_cpu else None
 
 
+def method_view(plan: Plan, refs: References, seed: int | None = None,
+                masks: dict[str, torch.Tensor] | None = None,
+                checkpoints: CheckpointLog | None = None) -> MethodContext:
+    """The method's context for the job's seed (or another one: an ensemble member), with its
+    training variant's artifacts (trained or loaded untimed, like the original)."""
+    variant: dict[str, Any] = {}
+    if plan.variant is not None:
+        ref = refs.get(VARIANT, seed)
+        variant = {"original": ref.model, "train_seconds": ref.seconds, **ref.artifacts}
+    env = refs.env if seed is None else refs.env.with_seed(seed)
+    return method_context(env, plan.method, plan.runner.access, masks=masks, variant=variant,
+                          checkpoint=checkpoints)
+
+
 def apply_method(plan: Plan, refs: References, console: Console,
                  checkpoints: CheckpointLog | None = None) -> dict[str, Any]:
     """The method on a copy of the original, timed; a failure becomes a `failed` row.
@@ -69,13 +84,8 @@ def apply_method(plan: Plan, refs: References, console: Console,
     if plan.runner.same_as_role is not None:  # `retrain`: the cached reference itself
         ref = refs.get(plan.runner.same_as_role)
         return {"model": ref.model, "RTE_s": ref.seconds, "cost_ratio": 1.0}
-    variant: dict[str, Any] = {}
-    if plan.variant is not None:  # trained (or loaded) untimed, like the original
-        ref = refs.get(VARIANT)
-        variant = {"original": ref.model, "train_seconds": ref.seconds, **ref.artifacts}
-    ctx = method_context(refs.env, plan.method, plan.runner.access,
-                         masks=original.artifacts.get("masks"), variant=variant,
-                         checkpoint=checkpoints)
+    ctx = method_view(plan, refs, masks=original.artifacts.get("masks"),
+                      checkpoints=checkpoints)
     try:
         with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
@@ -127,7 +137,7 @@ def prepare(cfg: DictConfig | Plan, console: Console | None = None,
     warm_up(plan.device)
     cache = ModelCache(plan.cfg["cache_dir"], log=lambda m: console.print(f"[yellow]{m}"))
     refs = References(env, plan.cfg, cache, plan.stacked, plan.variant, plan.task.evaluate,
-                      console.print, judge=plan.judge)
+                      console.print, judge=plan.judge, ensemble=plan.ensemble)
     return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]}, CheckpointLog())
 
 
@@ -136,6 +146,9 @@ def run_method(cfg: DictConfig | Plan, console: Console | None = None,
     """The job up to the unlearned model: its references and the method's raw result
     (``model``, ``RTE_s``, extras; or ``status=failed`` and ``reason``)."""
     job = prepare(cfg, console, data)
+    if job.plan.privacy is not None:
+        raise ConfigError("n_models", job.plan.privacy.n_models, "absent (n_models and the "
+                          "privacy group belong to unlearnbench-privacy)")
     job.refs.get("original")
     job.refs.get("retrain")
     return job, apply_method(job.plan, job.refs, job.console, job.checkpoints)

@@ -42,17 +42,22 @@ def register_resolvers() -> None:
 
 
 def _first_row(job_dir: Path) -> dict[str, Any] | None:
-    """The unlearned (else first) row of a finished job folder; None if it is unfinished or
-    its metrics.csv cannot be read (then the job is simply run again)."""
+    """The unlearned (else first) row of a finished job folder (its metrics.csv, or the
+    privacy.csv of an `unlearnbench-privacy` job); None if it is unfinished or the file
+    cannot be read (then the job is simply run again)."""
     if not (job_dir / schema.DONE).exists():
         return None
-    try:
-        with open(job_dir / "metrics.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    unlearned = [r for r in rows if r.get("role") == "unlearned"]
-    return (unlearned or rows or [None])[0]
+    for name in ("metrics.csv", "privacy.csv"):
+        try:
+            with open(job_dir / name, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None
+        unlearned = [r for r in rows if "unlearned" in (r.get("role"), r.get("comparison"))]
+        return (unlearned or rows or [None])[0]
+    return None
 
 
 def find_done(out_dir: Path, chash: str,

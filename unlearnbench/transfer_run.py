@@ -179,7 +179,8 @@ def run_transfer_job(cfg: DictConfig, out_dir: Path) -> float:
 
 def main() -> None:
     """Console entry point: `unlearnbench-transfer [overrides]` (conf/transfer.yaml)."""
-    cli.main("transfer", run_transfer_job, check_transfer_job)
+    cli.main(cli.Command("unlearnbench-transfer", "transfer", run_transfer_job,
+                         check_transfer_job))
 
 
 if __name__ == "__main__":

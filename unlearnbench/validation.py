@@ -36,6 +36,7 @@ from .params import (
     check_value,
     dataclass_call_check,
 )
+from .producers.ensemble import DenseEnsemble
 from .registry import component_name, resolve
 from .schema import METRIC_KEYS, RelativeColumn, config_hash
 from .training import Recipe
@@ -94,6 +95,28 @@ class RunnerKeys:
     tuned: Mapping[str, Any] | None = None  # set by a conf/tuned file: where it came from
 
 
+NModels = Annotated[int, Range(8, 100_000, hint="an integer >= 8 (the ceiling compares two "
+                                                "halves of the retrain ensemble, each of at "
+                                                "least 4 models)")]
+# The keys only `unlearnbench-privacy` composes (conf/privacy.yaml): top-level n_models and
+# the privacy group.
+PRIVACY_KEYS = ("n_models", "privacy")
+
+
+@dataclass(frozen=True)
+class PrivacyKeys:
+    """The `privacy` group (conf/privacy/): how the per-example scores are computed
+    (metrics/per_example.py), and the top-level ``n_models``."""
+
+    n_models: NModels
+    delta: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 1e-5  # F's delta
+    shadow_fraction: OpenUnit = 0.5      # U-LiRA: share of each side fitting the Gaussians
+    klom_bins: Annotated[int, Range(2, 10_000)] = 20
+    klom_mode: Literal["reference", "fixed"] = "reference"
+    klom_direction: Literal["retrain_unlearned", "unlearned_retrain"] = "retrain_unlearned"
+    vectorised: bool = True              # use a method's unlearn_ensemble where it has one
+
+
 @dataclass
 class Plan:
     """A validated job: resolved config and the objects it names."""
@@ -109,6 +132,10 @@ class Plan:
     columns: dict[str, Any] = field(default_factory=dict)  # what the stack adds to the rows
     variant: Any = None                                    # the method's training producer
     judge: Any = None                                      # eval.judge's producer
+    privacy: PrivacyKeys | None = None                     # unlearnbench-privacy jobs only
+    ensemble: DenseEnsemble | None = None                  # ... and their ensemble producer
+    # the method's vectorised form (its module's `unlearn_ensemble`), hyperparameters bound
+    method_ensemble_fn: Callable[..., Any] | None = None
 
     @property
     def allow(self) -> tuple[str, ...]:
@@ -164,7 +191,7 @@ def _descriptor(node: Mapping[str, Any], group: str) -> None:
 def _check_settings(cfg: Mapping[str, Any]) -> None:
     allowed = sorted({*GROUPS, *SETTINGS_TYPES})
     for key, value in cfg.items():
-        if key in GROUPS:
+        if key in GROUPS or key in PRIVACY_KEYS:
             continue
         if key not in SETTINGS_TYPES:
             raise ConfigError(key, value, f"the top-level keys {', '.join(allowed)}")
@@ -330,6 +357,47 @@ def _check_method(cfg: Mapping[str, Any], allow: tuple[str, ...]
     return component_name(node["_target_"]), functools.partial(fn, **hyper), keys, variant
 
 
+def ensemble_form(method_fn: functools.partial) -> Callable[..., Any] | None:
+    """A method's optional vectorised form: ``unlearn_ensemble`` beside ``unlearn`` in its
+    module, taking the same hyperparameters (bound here)."""
+    fn = getattr(sys.modules[method_fn.func.__module__], "unlearn_ensemble", None)
+    return None if fn is None else functools.partial(fn, **method_fn.keywords)
+
+
+def _check_privacy(plain: Mapping[str, Any], plan: Plan) -> None:
+    """The keys of `unlearnbench-privacy` and what they rule out (one line each, before
+    anything is trained)."""
+    if not all(k in plain for k in PRIVACY_KEYS):
+        missing = next(k for k in PRIVACY_KEYS if k not in plain)
+        raise ConfigError(missing, "(missing)", "set in conf/privacy.yaml (run "
+                          "unlearnbench-privacy for the per-example protocol)")
+    node = _node(plain, "privacy")
+    _descriptor(node, "privacy")
+    if "n_models" in node:
+        raise ConfigError("privacy.n_models", node["n_models"], "the top-level key n_models")
+    dataclass_call_check(PrivacyKeys, node, "privacy", extra_keys=("name",))
+    check_value("n_models", plain["n_models"], NModels)
+    keys = PrivacyKeys(n_models=plain["n_models"], **_params(node, ("name",)))
+    half = keys.n_models // 2            # the ceiling's halves; U-LiRA splits each again
+    shadows = round(half * keys.shadow_fraction)
+    if shadows < 2 or shadows >= half:
+        raise ConfigError("privacy.shadow_fraction", keys.shadow_fraction,
+                          f"a fraction of the ceiling's halves of {half} models (n_models="
+                          f"{keys.n_models}) leaving >= 2 shadow and >= 1 target models")
+    if plan.stacked:
+        raise ConfigError("sparsity", plain["sparsity"]["name"],
+                          "none (unlearnbench-privacy trains dense ensembles)")
+    if plan.runner.same_as_role is not None:
+        raise ConfigError("method", plan.method, "a method that unlearns (the retrain-vs-"
+                          "retrain score is the ceiling every privacy job reports)")
+    if plain["train"].get("augment"):
+        raise ConfigError("train.augment", "true", "false (the ensemble trainer draws no "
+                          "per-member augmentation)")
+    plan.privacy = keys
+    plan.ensemble = DenseEnsemble(n_models=keys.n_models)
+    plan.method_ensemble_fn = ensemble_form(plan.method_fn) if keys.vectorised else None
+
+
 def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     """Check every key of a composed config; a Plan of what it names, or ConfigError."""
     from .models import DESCRIPTOR_KEYS as MODEL_KEYS
@@ -371,9 +439,12 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     task = task_cls(plain["eval"], allow)
     stacked = [] if getattr(pruning, "identity", False) else [pruning]
     columns = dict(pruning.columns()) if hasattr(pruning, "columns") else {}
-    return Plan(cfg=plain, seed=int(plain["seed"]), device=device, method=method,
+    plan = Plan(cfg=plain, seed=int(plain["seed"]), device=device, method=method,
                 method_fn=method_fn, runner=runner, task=task, stacked=stacked,
                 columns=columns, variant=variant, judge=judge)
+    if any(k in plain for k in PRIVACY_KEYS):
+        _check_privacy(plain, plan)
+    return plan
 
 
 def _check_model_fits(plan: Plan, env: TrainEnv) -> None:

@@ -11,20 +11,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..context import MethodContext
+from ..context import EnsembleContext, MethodContext
+from ..ensemble import Ensemble, train_ensemble
 from ..masks import MaskKeeper, apply_masks
 from ..training import (
     DivergenceError,
     EpochPlan,
     FitOptions,
     Objective,
+    Recipe,
     Regulariser,
     StepObserver,
     fit,
 )
 
-__all__ = ["MethodContext", "MethodOutput", "adam_epochs", "check_finite", "epoch_batches",
-           "finetune", "keepers", "negated_cross_entropy", "step"]
+__all__ = ["Ensemble", "EnsembleContext", "MethodContext", "MethodOutput", "adam_epochs",
+           "check_finite", "epoch_batches", "finetune", "finetune_ensemble", "keepers",
+           "negated_cross_entropy", "step"]
+
+# The fine-tuning data order is drawn from the seed + 1 (the seed itself ordered training).
+FINETUNE_SEED_SALT = 1
 
 
 @dataclass
@@ -67,10 +73,9 @@ def finetune(
     ``epoch_plan`` replaces the shuffled epoch over ``indices`` (batch order and labels);
     ``observers`` watch every step (after the sparse-mask keeper).
     """
-    recipe = replace(ctx.recipe, epochs=int(epochs), lr=float(lr), scheduler="constant",
-                     **recipe_overrides)
+    recipe = _finetune_recipe(ctx, epochs, lr, **recipe_overrides)
     fit(model, ctx.data.train_x, ctx.data.train_y if labels is None else labels, recipe,
-        seed=ctx.seed + 1, indices=indices,
+        seed=ctx.seed + FINETUNE_SEED_SALT, indices=indices,
         options=FitOptions(objective=objective, regulariser=regulariser, desc=desc,
                            progress=ctx.progress, observers=[*keepers(ctx), *observers],
                            epoch_plan=epoch_plan))
@@ -129,3 +134,35 @@ def adam_epochs(model: nn.Module, count: int, batch_loss: Callable[[torch.Tensor
             apply_masks(model, masks)
     model.eval()
     return model
+
+
+def _finetune_recipe(ctx: MethodContext, epochs: int, lr: float, **overrides: Any) -> Recipe:
+    return replace(ctx.recipe, epochs=int(epochs), lr=float(lr), scheduler="constant",
+                   **overrides)
+
+
+def finetune_ensemble(
+    models: Ensemble,
+    ctx: EnsembleContext,
+    indices: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    labels: torch.Tensor | None = None,
+    objective: Objective = F.cross_entropy,
+    desc: str = "unlearn",
+) -> Ensemble:
+    """``finetune`` for N members at once (``ensemble.train_ensemble``): member k is what
+    ``finetune`` makes of it with ``ctx.seed = ctx.seeds[k]``, up to float rounding.
+    ``labels``: one labelling for all members ``[n]``, or one per member ``[N, n]``."""
+    if ctx.masks:
+        raise ValueError("finetune_ensemble: masks (prune-then-unlearn) are not supported")
+    per_member = labels is not None and labels.dim() == 2
+    trained, _ = train_ensemble(
+        ctx.build_model, ctx.data.train_x,
+        ctx.data.train_y if labels is None or per_member else labels,
+        _finetune_recipe(ctx, epochs, lr), [s + FINETUNE_SEED_SALT for s in ctx.seeds],
+        indices_per_member=[indices] * len(ctx.seeds),
+        labels_per_member=labels if per_member else None, objective=objective,
+        init_states=models, progress=ctx.progress, desc=desc)
+    return trained

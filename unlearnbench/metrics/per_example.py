@@ -202,15 +202,16 @@ def _two_threshold_counts(pos: np.ndarray, neg: np.ndarray):
         shifted = right - width
         left = np.linspace(shifted - TWO_THRESHOLD_BUFFER, shifted + TWO_THRESHOLD_BUFFER,
                            num=n_left, axis=-1).ravel()
-        right = np.repeat(right, n_left)
-        yield (_count_between(sorted_pos, left, right), _count_between(sorted_neg, left, right))
+        yield (_count_between(sorted_pos, left, right, n_left),
+               _count_between(sorted_neg, left, right, n_left))
 
 
-def _count_between(sorted_values: np.ndarray, left: np.ndarray, right: np.ndarray
-                   ) -> np.ndarray:
-    """How many values satisfy left <= v <= right, for each (left, right)."""
-    inside = (np.searchsorted(sorted_values, right, side="right")
-              - np.searchsorted(sorted_values, left, side="left"))
+def _count_between(sorted_values: np.ndarray, left: np.ndarray, right: np.ndarray,
+                   per_right: int) -> np.ndarray:
+    """How many values satisfy left <= v <= right, for each (left, right): ``per_right``
+    consecutive lefts share each right (counted once, then repeated)."""
+    below_right = np.repeat(np.searchsorted(sorted_values, right, side="right"), per_right)
+    inside = below_right - np.searchsorted(sorted_values, left, side="left")
     return np.maximum(inside, 0)
 
 
@@ -342,3 +343,88 @@ def _pair(unlearned: np.ndarray, retrain: np.ndarray) -> tuple[np.ndarray, np.nd
     if len(unlearned) < 2 or len(retrain) < 2:
         raise ValueError("need at least 2 models per side")
     return unlearned, retrain
+
+
+# ------------------------------------------------------------- two ensembles compared
+SPLITS = ("forget", "retain", "test")
+
+
+@dataclass(frozen=True)
+class EnsembleOutputs:
+    """The logits ``[models, examples, classes]`` of one ensemble on each split, and the
+    splits' labels ``[examples]``."""
+
+    logits: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.logits.values())))
+
+    def members(self, which: slice) -> EnsembleOutputs:
+        return EnsembleOutputs({s: v[which] for s, v in self.logits.items()}, self.labels)
+
+    def confidence(self, split: str) -> np.ndarray:
+        return logit_scaled_confidence(self.logits[split], self.labels[split])
+
+    def margins(self, split: str) -> np.ndarray:
+        return margins(self.logits[split], self.labels[split])
+
+    def accuracy(self, split: str) -> np.ndarray:
+        return accuracy(self.logits[split], self.labels[split])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every score of one ensemble against retrained models: ``values[(score, split)]``, and
+    the per-example values on D_f."""
+
+    values: dict[tuple[str, str], float]
+    epsilon: np.ndarray
+    ulira: np.ndarray
+    klom_forget: np.ndarray
+
+
+def compare(unlearned: EnsembleOutputs, retrain: EnsembleOutputs, *, delta: float = DELTA,
+            shadow_fraction: float = SHADOW_FRACTION, klom_bins: int = KLOM_BINS,
+            klom_mode: str = "reference", klom_direction: str = "retrain_unlearned"
+            ) -> Comparison:
+    """F, the final score, the median epsilon and U-LiRA on D_f; KLoM (mean and 95th
+    percentile over examples) and the unlearned side's mean accuracy on every split."""
+    forget = forget_score_F(unlearned.confidence("forget"), retrain.confidence("forget"),
+                            delta=delta)
+    ulira = ulira_accuracy(unlearned.confidence("forget"), retrain.confidence("forget"),
+                           shadow_fraction=shadow_fraction)
+    values = {
+        ("forget_score_F", "forget"): forget.value,
+        ("final_score", "all"): final_score(forget.value, unlearned.accuracy("retain"),
+                                            retrain.accuracy("retain"),
+                                            unlearned.accuracy("test"),
+                                            retrain.accuracy("test")),
+        ("epsilon_median", "forget"): float(np.median(forget.per_example)),
+        ("ulira_acc", "forget"): ulira.value,
+    }
+    klom_forget = np.empty(0)
+    for split in SPLITS:
+        score = klom(unlearned.margins(split), retrain.margins(split), bins=klom_bins,
+                     mode=klom_mode, direction=klom_direction)
+        finite = score.per_example[~np.isnan(score.per_example)]
+        values[("klom", split)] = score.value
+        values[("klom_p95", split)] = float(np.quantile(finite, 0.95)) if len(finite) else np.nan
+        values[("accuracy", split)] = float(unlearned.accuracy(split).mean())
+        if split == "forget":
+            klom_forget = score.per_example
+    return Comparison(values, forget.per_example, ulira.per_example, klom_forget)
+
+
+def comparison_to_json(c: Comparison) -> dict:
+    """A JSON-able form of a comparison (to memoise it beside the cached ensembles)."""
+    return {"values": [[score, split, value] for (score, split), value in c.values.items()],
+            "epsilon": c.epsilon.tolist(), "ulira": c.ulira.tolist(),
+            "klom_forget": c.klom_forget.tolist()}
+
+
+def comparison_from_json(d: dict) -> Comparison:
+    return Comparison({(score, split): float(v) for score, split, v in d["values"]},
+                      np.asarray(d["epsilon"], dtype=float), np.asarray(d["ulira"], dtype=float),
+                      np.asarray(d["klom_forget"], dtype=float))

@@ -19,7 +19,7 @@ class Reference:
 
     role: str
     seed: int
-    model: nn.Module
+    model: Any                       # an nn.Module; an ensemble.Ensemble for ensemble roles
     seconds: float                   # the recorded training time (RTE of the retrain)
     meta: dict[str, Any]
     key: str                         # cache key

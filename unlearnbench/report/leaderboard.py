@@ -5,7 +5,9 @@ over seeds into one table per dataset x model x scenario, methods ranked by avg_
         -o results/leaderboard
 
 writes ``LEADERBOARD.md``, ``leaderboard.csv`` (tidy: one row per table row and metric),
-``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup).
+``leaderboard.html`` and ``plots/*.png`` (radar chart per method, avg_gap vs speedup). Jobs of
+``unlearnbench-privacy`` under the same folders (their ``privacy.csv``) make a "Privacy"
+section (``report/privacy.py``) and ``privacy.csv`` (tidy).
 Jobs without a ``done`` marker are ignored and counted; failed jobs are shown as failed.
 A finished job whose files are unreadable (not UTF-8, not CSV, missing columns, a seed or
 metric that is not a number, bad YAML) is skipped with a one-line warning naming the file.
@@ -46,6 +48,8 @@ from ..schema import (
     TAMPER,
     gap_metrics,
 )
+from . import privacy
+from .configs import BadJob, differing, job_config, label, method_variant, read_yaml
 from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
@@ -63,10 +67,6 @@ TEXT_COLUMNS = ["dataset", "model", "scenario", "method", "role", "status"]
 PROG = "unlearnbench-leaderboard"
 
 
-class BadJob(Exception):
-    """A finished job whose files cannot be used; the message starts with the file."""
-
-
 def _one_line(text: object) -> str:
     """Control characters (a newline in a hostile folder name or reason) shown escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
@@ -79,37 +79,6 @@ def _warn(message: str) -> None:
 def _short(value: object) -> str:
     text = repr(value) if isinstance(value, str) else str(value)  # str: numpy scalars plainly
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _read_yaml(path: Path) -> Any:
-    """Plain YAML: no tags, and no interpolation (`${oc.env:HOME}` stays that text)."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
-    if isinstance(node, dict):
-        out: dict[str, str] = {}
-        for k, v in node.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: str(node)}
-
-
-def _config(job_dir: Path) -> dict[str, str]:
-    """The job's resolved config, flattened to dotted keys (empty if it was not saved)."""
-    path = job_dir / "config.yaml"
-    if not path.exists():
-        return {}
-    try:
-        node = _read_yaml(path)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise BadJob(f"{path}: unreadable YAML ({type(exc).__name__}: "
-                     f"{' '.join(str(exc).split())})") from None
-    if node is None:
-        return {}
-    if not isinstance(node, dict):
-        raise BadJob(f"{path}: not a mapping of config keys")
-    return _flatten(node)
 
 
 def _read_metrics(csv: Path) -> pd.DataFrame:
@@ -161,16 +130,6 @@ def _sparsity(cfg: dict[str, str]) -> str:
     return f"{name} {rate}" if rate is not None else name
 
 
-def _differing(configs: list[dict[str, str]], keep: Any) -> list[str]:
-    """Keys (selected by ``keep``) whose value is not the same in every config."""
-    keys = sorted({k for c in configs for k in c if keep(k)})
-    return [k for k in keys if len({c.get(k) for c in configs}) > 1]
-
-
-def _label(cfg: dict[str, str], keys: list[str]) -> str:
-    return ", ".join(f"{k}={cfg.get(k)}" for k in keys)
-
-
 def _tuning(cfg: dict[str, str]) -> str:
     """The tuning budget a job's hyperparameters came from, in words ('' if never tuned)."""
     if f"{TUNED}trials" not in cfg:
@@ -198,7 +157,7 @@ def _sweep_command(multirun_yaml: Path) -> str | None:
     """The `unlearnbench -m ...` line that produced a sweep folder, from Hydra's record, with
     the overrides as typed (never resolved)."""
     try:
-        overrides = _read_yaml(multirun_yaml)["hydra"]["overrides"]
+        overrides = read_yaml(multirun_yaml)["hydra"]["overrides"]
         task, extra = overrides["task"] or [], overrides.get("hydra") or []
         if not all(isinstance(o, str | int | float) for o in [*task, *extra]):
             raise TypeError("overrides are not a list of strings")
@@ -224,7 +183,7 @@ def load(dirs: Sequence[Path]) -> Jobs:
                 unfinished += 1
                 continue
             try:
-                df, cfg = _read_metrics(csv), _config(csv.parent)
+                df, cfg = _read_metrics(csv), job_config(csv.parent)
             except BadJob as exc:
                 _warn(f"skipping {exc}")
                 skipped += 1
@@ -245,18 +204,17 @@ def load(dirs: Sequence[Path]) -> Jobs:
     for _, table in jobs.groupby(TABLE_KEYS, sort=False):
         names = list(dict.fromkeys(table.job))
         cfgs = [by_job[n] for n in names]
-        ctx_keys = _differing(cfgs, lambda k: k.split(".")[0] not in IGNORED | {"method",
+        ctx_keys = differing(cfgs, lambda k: k.split(".")[0] not in IGNORED | {"method",
                                                                                 "sparsity"})
         for name, cfg in zip(names, cfgs, strict=True):
-            jobs.loc[jobs.job == name, "context"] = _label(cfg, ctx_keys)
+            jobs.loc[jobs.job == name, "context"] = label(cfg, ctx_keys)
     # Runs of one method with different hyperparameters are separate rows, named likewise.
     for _, group in jobs.groupby([*TABLE_KEYS, "context", "method", "sparsity"], sort=False):
         names = list(dict.fromkeys(group.job))
         cfgs = [by_job[n] for n in names]
-        var_keys = _differing(cfgs, lambda k: k.startswith("method.") and not k.endswith("_")
-                              and not k.startswith("method.runner."))
+        var_keys = differing(cfgs, method_variant)
         for name, cfg in zip(names, cfgs, strict=True):
-            jobs.loc[jobs.job == name, "variant"] = _label(cfg, var_keys)
+            jobs.loc[jobs.job == name, "variant"] = label(cfg, var_keys)
     return Jobs(jobs, len(frames), unfinished, commands, skipped)
 
 
@@ -423,7 +381,8 @@ def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:
 
 
 def _stats(jobs: Jobs) -> str:
-    failed = int(((jobs.rows.role == "unlearned") & (jobs.rows.status != "ok")).sum())
+    failed = 0 if jobs.rows.empty else int(((jobs.rows.role == "unlearned")
+                                             & (jobs.rows.status != "ok")).sum())
     skipped = f"; {jobs.skipped} unreadable job(s) skipped" if jobs.skipped else ""
     return (f"{jobs.finished} finished job(s), {failed} failed; "
             f"{jobs.unfinished} unfinished job(s) ignored{skipped}.")
@@ -446,11 +405,14 @@ def _code_block(lines: list[str]) -> str:
 
 
 def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
-                   plots: dict[str, list[str]]) -> None:
+                   plots: dict[str, list[str]],
+                   private: list[privacy.PrivacyTable] | None = None) -> None:
     # Commands stay verbatim (copy-pasteable) in a code block, which is never parsed as HTML;
     # everything else from the files goes through md().
     lines = ["# unlearnbench leaderboard", "", "Regenerate (from the repository root):", "",
-             _code_block(_commands(jobs, argv)), "", md(_stats(jobs)), "", LEGEND, ""]
+             _code_block(_commands(jobs, argv)), ""]
+    if tables:
+        lines += [md(_stats(jobs)), "", LEGEND, ""]
     for t in tables:
         shown = frame(t)
         shown["method"] = shown["method"].map(md)
@@ -460,19 +422,30 @@ def write_markdown(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[s
         if failures:
             lines += ["Failed:", "", *failures, ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots.get(t.slug, [])] + [""]
+    if private:
+        lines += ["# Privacy: per-example scores on model ensembles", "", privacy.LEGEND, ""]
+        for pt in private:
+            shown = privacy.frame(pt)
+            shown[""] = shown[""].map(md)
+            lines += [f"## {md(pt.title)}", "", shown.to_markdown(index=False,
+                                                                  disable_numparse=True), ""]
+            failures = [f"- {md(r['label'])}, {md(f)}" for r in pt.rows for f in r["failed"]]
+            lines += ["Failed:", "", *failures, ""] if failures else []
     path.write_text("\n".join(lines))
 
 
 def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
-               plots: dict[str, list[str]]) -> None:
+               plots: dict[str, list[str]],
+               private: list[privacy.PrivacyTable] | None = None) -> None:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>unlearnbench leaderboard"
              "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
              "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
              "td:nth-child(2){text-align:left}img{max-width:48%;margin:4px}</style></head><body>",
              "<h1>unlearnbench leaderboard</h1>",
-             "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>",
-             f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>"]
+             "<pre>" + esc("\n".join(_commands(jobs, argv))) + "</pre>"]
+    if tables:
+        parts.append(f"<p>{esc(_stats(jobs))}</p><p>{esc(LEGEND)}</p>")
     for t in tables:
         parts += [f"<h2>{esc(t.title)}</h2>", frame(t).to_html(index=False, escape=True),
                   f"<p>{esc(tuning_note(t))}</p>"]
@@ -481,6 +454,16 @@ def write_html(path: Path, tables: list[Table], jobs: Jobs, argv: Sequence[str],
             parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures)
                          + "</ul>")
         parts += [f"<img src='{esc(p)}' alt='{esc(Path(p).stem)}'>" for p in plots.get(t.slug, [])]
+    if private:
+        parts += ["<h1>Privacy: per-example scores on model ensembles</h1>",
+                  f"<p>{esc(privacy.LEGEND)}</p>"]
+        for pt in private:
+            parts += [f"<h2>{esc(pt.title)}</h2>",
+                      privacy.frame(pt).to_html(index=False, escape=True)]
+            failures = [f"{r['label']}, {f}" for r in pt.rows for f in r["failed"]]
+            if failures:
+                parts.append("<p>Failed:</p><ul>" + "".join(f"<li>{esc(f)}</li>"
+                                                            for f in failures) + "</ul>")
     parts.append("</body></html>")
     path.write_text("\n".join(parts))
 
@@ -490,18 +473,23 @@ def build(dirs: Sequence[Path], out: Path, argv: Sequence[str]) -> list[Table]:
     from .plots import draw  # matplotlib only when writing
 
     jobs = load(dirs)
-    if jobs.rows.empty:
+    private_rows, _ = privacy.load(dirs)
+    if jobs.rows.empty and private_rows.empty:
         skipped = f" ({jobs.skipped} unreadable, skipped)" if jobs.skipped else ""
-        raise UserError(f"no usable finished job (metrics.csv with a `{DONE}` marker){skipped} "
-                        "under " + ", ".join(map(str, dirs)))
-    tables = build_tables(jobs)
+        raise UserError(f"no usable finished job (metrics.csv or {privacy.FILE} with a "
+                        f"`{DONE}` marker){skipped} under " + ", ".join(map(str, dirs)))
+    tables = build_tables(jobs) if not jobs.rows.empty else []
+    private = privacy.tables(private_rows)
     out.mkdir(parents=True, exist_ok=True)
     plots = {t.slug: draw(t, out / "plots") for t in tables}
     plots = {k: [p.relative_to(out).as_posix() for p in v] for k, v in plots.items()}
     tidy(tables).to_csv(out / "leaderboard.csv", index=False)
-    write_markdown(out / "LEADERBOARD.md", tables, jobs, argv, plots)
-    write_html(out / "leaderboard.html", tables, jobs, argv, plots)
-    print(f"{len(tables)} table(s) from {_stats(jobs)} -> {out / 'LEADERBOARD.md'}, "
+    if private:
+        privacy.tidy(private).to_csv(out / privacy.FILE, index=False)
+    write_markdown(out / "LEADERBOARD.md", tables, jobs, argv, plots, private)
+    write_html(out / "leaderboard.html", tables, jobs, argv, plots, private)
+    extra = f", {len(private)} privacy table(s) (privacy.csv)" if private else ""
+    print(f"{len(tables)} table(s) from {_stats(jobs)}{extra} -> {out / 'LEADERBOARD.md'}, "
           f"leaderboard.csv, leaderboard.html, plots/")
     return tables
 

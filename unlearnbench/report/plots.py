@@ -89,3 +89,33 @@ def draw(table: Table, folder: Path) -> list[Path]:
     made = [radar(table, folder / f"radar_{table.slug}.png"),
             scatter(table, folder / f"scatter_{table.slug}.png")]
     return [p for p in made if p is not None]
+
+
+def epsilon_histogram(path: Path, epsilons: dict[str, np.ndarray], max_epsilon: float,
+                      title: str) -> Path:
+    """Per-example epsilon of each comparison (e.g. the method, the original, the ceiling) on
+    the forgetting score's buckets of 0.5; epsilons from ``max_epsilon`` on (no points,
+    spikes included) share the last bar."""
+    width = 0.5
+    edges = np.arange(0.0, max_epsilon + 2 * width, width)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    series = list(epsilons.items())
+    bar = width / (len(series) + 1)
+    for i, (label, eps) in enumerate(series):
+        clipped = np.minimum(np.asarray(eps, dtype=float), edges[-1] - width / 2)
+        counts, _ = np.histogram(clipped, bins=edges)
+        share = counts / max(len(clipped), 1)
+        ax.bar(edges[:-1] + (i + 0.5) * bar, share, width=bar, align="edge",
+               label=f"{label} (median {np.median(eps):.2f})")
+    ax.axvline(max_epsilon, color="grey", linestyle=":", linewidth=1)
+    ax.set_xticks(edges[:-1])
+    ax.set_xticklabels([f"{e:g}" for e in edges[:-2]] + [f"≥{edges[-2]:g}"], fontsize=7)
+    ax.set_xlabel("per-example ε (buckets of 0.5 score 1, ½, ¼, …; 0 from the dotted line)",
+                  **PLAIN)
+    ax.set_ylabel("share of D_f", **PLAIN)
+    ax.set_title(title, fontsize=9, **PLAIN)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")  # path may be a temp name
+    plt.close(fig)
+    return path
