@@ -276,6 +276,7 @@ def _run_dir(cfg: Any) -> Path:
     """A single run's folder: new, empty, or holding a finished job of this same config;
     never a user's files that the job would overwrite."""
     run_dir = Path(str(cfg.hydra.run.dir))
+    _check_folder("hydra.run.dir", run_dir)
     foreign = foreign_outputs(run_dir)
     if foreign:
         raise ConfigError("hydra.run.dir", str(run_dir), "a new or empty folder (it holds "
@@ -288,6 +289,7 @@ def _sweep_dir(cfg: Any) -> Path:
     """A sweep's folder: new, or a sweep folder (Hydra's multirun.yaml in it); never a folder
     holding a user's summary files, which the sweep would overwrite."""
     sweep_dir = Path(str(cfg.hydra.sweep.dir))
+    _check_folder("hydra.sweep.dir", sweep_dir)
     ours = (sweep_dir / "multirun.yaml").is_file()
     foreign = [n for n in SWEEP_OUTPUTS if (sweep_dir / n).exists()] if not ours else []
     if foreign:

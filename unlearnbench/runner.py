@@ -30,6 +30,7 @@ from .producers.base import Reference
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
 from .training import cpu_budget, stopwatch, warm_up
+from .tuning import method_code
 from .validation import Plan, check_with_data, validate
 
 
@@ -270,5 +271,10 @@ def tuned_note(plan: Plan) -> str | None:
                 "plain defaults")
     changed = sorted(k for k, v in dict(tuned["params"]).items() if cfg["method"].get(k) != v)
     note = f" (overridden: {', '.join(changed)})" if changed else ""
-    return (f"{plan.method}: tuned defaults from {tuned.get('file')}{note}; validation avg_gap "
+    line = (f"{plan.method}: tuned defaults from {tuned.get('file')}{note}; validation avg_gap "
             f"{float(tuned.get('objective', math.nan)):.2f} after {tuned.get('trials')} trials")
+    if tuned.get("code") and tuned["code"] != method_code(plan.method,
+                                                          str(cfg["method"]["_target_"])):
+        line += ("; WARNING: tuned on another version of the method's code or YAML (rerun "
+                 "unlearnbench-tune for this setting)")
+    return line

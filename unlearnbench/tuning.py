@@ -170,10 +170,10 @@ def _study(method: str, dataset: str, model: str, scenario: str, rest: list[str]
     plain = resolved(cfg)
     dataclass_call_check(TuneSettings, plain["tune"], "tune")
     return Study(method, dataset, model, scenario, tuple(rest), space, dict(plain["tune"]),
-                 _method_code(method, str(plain["method"]["_target_"])))
+                 method_code(method, str(plain["method"]["_target_"])))
 
 
-def _method_code(method: str, target: str) -> str:
+def method_code(method: str, target: str) -> str:
     """A digest of the method's source and YAML: a study of an older version of the method
     is not resumed (its trials measured other code)."""
     spec = importlib.util.find_spec(target.rpartition(".")[0])
@@ -351,6 +351,7 @@ def write_tuned(study: Study, table: pd.DataFrame, elapsed: float) -> dict[str, 
         "feasible": int(complete.feasible.sum()) if len(complete) else 0,
         "validation": study.tune["validation"], "max_cost": study.tune["max_cost"],
         "sampler": "TPE", "seed": study.tune["seed"], "seconds": round(elapsed, 1),
+        "code": study.code,  # the method's source + YAML digest the trials measured
     }
     best = table[table.selected] if len(table) else table
     node: dict[str, Any] = {}
