@@ -2,7 +2,12 @@
 CPU size and report its training time and a sanity check in a judge classifier's space.
 
     OMP_NUM_THREADS=2 python scripts/inpainting_timing.py [--models mae vqgan ddpm] \
-        [--limit N] [--eval 1000] [--grid out.png]
+        [--limit N] [--eval 1000] [--grid out.png] [--save DIR]
+    OMP_NUM_THREADS=2 python scripts/inpainting_timing.py --probe 40
+
+``--probe N`` trains each model on N batches only (every stage, the recipe's epochs) and
+extrapolates to the full training set: every stage's step count scales by the same factor,
+so a quiet minute is enough to estimate the full training time.
 
 The sanity check: the Fréchet distance to the ground truth of the masked input (a black box)
 and of the model's inpainting, on test images of the retain and the forget classes
@@ -13,6 +18,7 @@ forget inpaintings the judge recognises as a forget class.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +55,18 @@ def fashion_mnist() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
     return to_square(train_x), data.train_y, to_square(test_x), data.test_y
 
 
+def probe(train_x: torch.Tensor, names: list[str], batches: int, seed: int) -> None:
+    print(f"threads {torch.get_num_threads()}; probing {batches} batches per epoch")
+    for name in names:
+        cls, recipe = MODELS[name]
+        torch.manual_seed(seed)
+        subset = train_x[: batches * recipe.batch_size]
+        seconds = train_generator(cls(), subset, None, recipe, seed=seed, desc=name)
+        full = seconds * math.ceil(len(train_x) / recipe.batch_size) / batches
+        print(f"{name}: {seconds:.1f}s for {batches} batches x {list(recipe.epochs)} epochs; "
+              f"extrapolated to {len(train_x)} images: {full:.0f}s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -60,11 +78,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=None,
                         help="override the epochs per stage (exploring sizes)")
     parser.add_argument("--grid", type=Path, default=None, help="PNG of a few inpaintings")
+    parser.add_argument("--probe", type=int, default=None,
+                        help="train on N batches only and extrapolate the time")
     parser.add_argument("--save", type=Path, default=None,
                         help="folder for the judge's and the models' weights (safetensors)")
     args = parser.parse_args()
 
     train_x, train_y, test_x, test_y = fashion_mnist()
+    if args.probe:
+        probe(train_x, args.models, args.probe, args.seed)
+        return
     if args.limit:
         train_x, train_y = train_x[: args.limit], train_y[: args.limit]
     print(f"threads {torch.get_num_threads()}, {len(train_x)} training images")

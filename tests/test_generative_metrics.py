@@ -30,8 +30,15 @@ def digits():
     x = to_square(torch.tensor(bunch.images / 16.0, dtype=torch.float32)[:, None])
     y = torch.tensor(bunch.target)
     tr_x, te_x, tr_y, te_y = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
-    judge = train_judge(tr_x, tr_y, seed=0, epochs=6, batch_size=32)
+    judge = train_judge(tr_x, tr_y, seed=0, epochs=5, batch_size=32, channels=(8, 16, 32))
     return judge, tr_x, tr_y, te_x, te_y
+
+
+@pytest.fixture(scope="module")
+def feats(digits) -> tuple[np.ndarray, np.ndarray]:
+    """Judge features of the training and the test images."""
+    judge, tr_x, _, te_x, _ = digits
+    return features(judge, tr_x), features(judge, te_x)
 
 
 class JudgeFeatures(nn.Module):
@@ -56,41 +63,40 @@ def test_the_judge_is_a_real_classifier(digits) -> None:
     assert (probs.argmax(1) == te_y.numpy()).mean() > 0.85
 
 
-def test_fd_matches_torchmetrics_fid_with_the_judge_as_feature_module(digits) -> None:
+def test_fd_matches_torchmetrics_fid_with_the_judge_as_feature_module(digits, feats) -> None:
     judge, tr_x, _, te_x, _ = digits
     fid = FrechetInceptionDistance(feature=JudgeFeatures(judge), normalize=True)
     fid.update(tr_x, real=True)
     fid.update(te_x, real=False)
-    ours = frechet_distance(features(judge, te_x), features(judge, tr_x))
+    ours = frechet_distance(feats[1], feats[0])
     assert ours == pytest.approx(float(fid.compute()), rel=1e-3)
 
 
-def test_fd_small_for_the_same_distribution_large_across_classes(digits) -> None:
-    judge, tr_x, tr_y, te_x, te_y = digits
-    same = frechet_distance(features(judge, tr_x), features(judge, te_x))
-    across = frechet_distance(features(judge, tr_x[tr_y < 5]), features(judge, te_x[te_y >= 5]))
+def test_fd_small_for_the_same_distribution_large_across_classes(digits, feats) -> None:
+    _, _, tr_y, _, te_y = digits
+    train, test = feats
+    same = frechet_distance(train, test)
+    across = frechet_distance(train[tr_y < 5], test[te_y >= 5])
     assert across > 10 * same
-    assert frechet_distance(features(judge, tr_x), features(judge, tr_x)) == pytest.approx(
-        0.0, abs=1e-6)
+    assert frechet_distance(train, train) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_fd_grows_with_added_noise(digits) -> None:
-    judge, tr_x, _, te_x, _ = digits
+def test_fd_grows_with_added_noise(digits, feats) -> None:
+    judge, _, _, te_x, _ = digits
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(te_x.shape, generator=g)
-    real = features(judge, tr_x)
+    real = feats[0]
     values = [frechet_distance(real, features(judge, (te_x + s * noise).clamp(0, 1)))
               for s in (0.0, 0.1, 0.2, 0.4, 0.8)]
     assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
 
 
-def test_kid_near_zero_for_the_same_distribution(digits) -> None:
-    judge, tr_x, tr_y, te_x, te_y = digits
-    same, _ = kernel_inception_distance(features(judge, tr_x), features(judge, te_x),
-                                        subset_size=200, subsets=20)
-    across, _ = kernel_inception_distance(features(judge, tr_x[tr_y < 5]),
-                                          features(judge, te_x[te_y >= 5]),
-                                          subset_size=200, subsets=20)
+def test_kid_near_zero_for_the_same_distribution(digits, feats) -> None:
+    _, _, tr_y, _, te_y = digits
+    train, test = feats
+    same, _ = kernel_inception_distance(train, test, subset_size=200, subsets=20)
+    across, _ = kernel_inception_distance(train[tr_y < 5], test[te_y >= 5], subset_size=200,
+                                          subsets=20)
     assert abs(same) < 0.05 * across
 
 

@@ -133,7 +133,7 @@ def test_inpainting_keeps_the_visible_pixels(name: str, digits) -> None:
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_training_lowers_the_loss_and_is_reproducible(name: str, digits) -> None:
-    x = digits[0][:192]
+    x = digits[0][:128]
     recipe = GeneratorRecipe(epochs=(2,) * len(tiny(name).stages), batch_size=64, lr=3e-3)
     probe = torch.Generator().manual_seed(5)
     model = tiny(name)

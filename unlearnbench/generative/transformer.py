@@ -17,6 +17,8 @@ from torch import nn
 
 def sincos_positions(grid: int, dim: int) -> torch.Tensor:
     """Fixed 2-D sine-cosine position embedding, (grid*grid, dim), as in MAE."""
+    if dim % 4:
+        raise ValueError(f"the embedding width must be a multiple of 4, got {dim}")
     quarter = dim // 4
     freqs = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
     ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
@@ -78,12 +80,16 @@ class MaskedEncoder(nn.Module):
 
 
 class MaskedDecoder(nn.Module):
-    """Encoder features at visible positions, a mask token elsewhere, full attention."""
+    """Encoder features at visible positions, a mask token elsewhere, full attention. Positions
+    are a fixed sine-cosine embedding plus a learned one, as in MAGE's decoder, so masked
+    positions differ from the first step on."""
 
     def __init__(self, grid: int, enc_dim: int, dim: int, depth: int, heads: int) -> None:
         super().__init__()
         self.embed = nn.Linear(enc_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        fixed = torch.cat([torch.zeros(1, dim), sincos_positions(grid, dim)])[None]
+        self.register_buffer("fixed_pos", fixed, persistent=False)
         self.pos = nn.Parameter(torch.zeros(1, 1 + grid * grid, dim))
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
@@ -93,7 +99,7 @@ class MaskedDecoder(nn.Module):
     def forward(self, features: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         x = self.embed(features)
         hidden = torch.cat([masked.new_zeros(len(x), 1), masked], dim=1)
-        x = torch.where(hidden[..., None], self.mask_token, x) + self.pos
+        x = torch.where(hidden[..., None], self.mask_token, x) + self.fixed_pos + self.pos
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)[:, 1:]
