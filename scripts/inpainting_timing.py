@@ -28,9 +28,10 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
 from unlearnbench.data import load_data
-from unlearnbench.generative.base import InpaintingModel, inpaint
+from unlearnbench.generative.base import InpaintingModel
 from unlearnbench.generative.data import masked_input, region_mask, to_square, unit_range
 from unlearnbench.generative.ddpm import PaletteDDPM
+from unlearnbench.generative.evaluation import evaluate_generator
 from unlearnbench.generative.grid import save_grid
 from unlearnbench.generative.mae import MAE
 from unlearnbench.generative.metrics import split_metrics, train_judge
@@ -118,20 +119,21 @@ def main() -> None:
         line = f"{name}: {params / 1e6:.2f}M parameters, trained in {seconds:.0f}s"
         if args.save:
             save_file(model.state_dict(), args.save / f"{name}.safetensors")
-        for split, truth in splits.items():
-            start = time.perf_counter()
-            filled = inpaint(model, truth, mask, seed=args.seed)
-            took = time.perf_counter() - start
-            values = split_metrics(judge, filled, truth, FORGET)
-            line += (f" | {split}: FD {values['FD']:.2f} cos {values['cos']:.3f} "
-                     f"recognised {values['recognised']:.2f} ({took:.0f}s)")
-            outputs[f"{name} {split}"] = filled[:6]
+        start = time.perf_counter()
+        result = evaluate_generator(model, judge, retain=splits["retain"],
+                                    forget=splits["forget"], mask=mask, forget_classes=FORGET,
+                                    seed=args.seed)
+        row = result.row
+        line += (f" | inpainting {time.perf_counter() - start:.0f}s"
+                 f" | retain: FD {row['retain_FD']:.2f} cos {row['retain_cos']:.3f}"
+                 f" | forget: FD {row['forget_FD']:.2f} cos {row['forget_cos']:.3f}"
+                 f" recognised {row['forget_recognised']:.2f}")
+        outputs[name] = torch.cat([result.retain[:6], result.forget[:6]])
         print(line, flush=True)
     if args.grid:
         truth = torch.cat([splits["retain"][:6], splits["forget"][:6]])
         columns = {"ground truth": truth, "input": masked_input(truth, mask)}
-        for name in args.models:
-            columns[name] = torch.cat([outputs[f"{name} retain"], outputs[f"{name} forget"]])
+        columns.update(outputs)
         save_grid(args.grid, columns, row_labels=["retain"] * 6 + ["forget"] * 6)
 
 

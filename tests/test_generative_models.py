@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import matplotlib.image
+import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -21,6 +22,7 @@ from unlearnbench.generative.data import (
     unit_range,
 )
 from unlearnbench.generative.ddpm import PaletteDDPM
+from unlearnbench.generative.evaluation import evaluate_generator
 from unlearnbench.generative.grid import unlearning_grid
 from unlearnbench.generative.mae import MAE
 from unlearnbench.generative.methods.i2i_encoder import i2i_encoder
@@ -28,6 +30,7 @@ from unlearnbench.generative.methods.max_loss import max_loss
 from unlearnbench.generative.methods.noisy_label import noisy_label
 from unlearnbench.generative.methods.random_encoder import random_encoder
 from unlearnbench.generative.methods.retain_label import retain_label
+from unlearnbench.generative.metrics import build_judge
 from unlearnbench.generative.training import GeneratorRecipe, train_generator
 from unlearnbench.generative.unlearning import UnlearnRecipe
 from unlearnbench.generative.vqgan import VQTokenModel
@@ -209,6 +212,17 @@ def test_methods_update_what_they_should(name: str, method: str, digits) -> None
     allowed = encoder if method in ENCODER_ONLY else generator
     assert changed and changed <= allowed
     assert not any(n.startswith("tokenizer.") for n in changed)
+
+
+def test_evaluation_row_and_outputs(digits) -> None:
+    x, y = digits
+    judge = build_judge(10)
+    mask = region_mask(0.25, "outpaint")
+    result = evaluate_generator(tiny("mae"), judge, retain=x[y != 0][:20], forget=x[y == 0][:20],
+                                mask=mask, forget_classes=[0])
+    assert result.retain.shape == (20, 1, 32, 32) and result.forget.shape == (20, 1, 32, 32)
+    assert {"retain_FD", "forget_FD", "forget_recognised", "cos_pvalue"} <= set(result.row)
+    assert all(np.isfinite(v) for v in result.row.values())
 
 
 # -- grid ------------------------------------------------------------------------------------
