@@ -62,10 +62,14 @@ def probe(train_x: torch.Tensor, names: list[str], batches: int, seed: int) -> N
         cls, recipe = MODELS[name]
         torch.manual_seed(seed)
         subset = train_x[: batches * recipe.batch_size]
+        cpu = time.process_time()
         seconds = train_generator(cls(), subset, None, recipe, seed=seed, desc=name)
-        full = seconds * math.ceil(len(train_x) / recipe.batch_size) / batches
-        print(f"{name}: {seconds:.1f}s for {batches} batches x {list(recipe.epochs)} epochs; "
-              f"extrapolated to {len(train_x)} images: {full:.0f}s", flush=True)
+        cpu = time.process_time() - cpu
+        scale = math.ceil(len(train_x) / recipe.batch_size) / batches
+        # CPU seconds say what the work needs when other processes share the cores.
+        print(f"{name}: {seconds:.1f}s wall, {cpu:.1f}s CPU for {batches} batches x "
+              f"{list(recipe.epochs)} epochs; extrapolated to {len(train_x)} images: "
+              f"{seconds * scale:.0f}s wall, {cpu * scale:.0f}s CPU", flush=True)
 
 
 def main() -> None:
