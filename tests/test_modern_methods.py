@@ -77,6 +77,24 @@ def test_salun_weights_outside_the_mask_end_bit_identical(shared_results: Path) 
     assert moved > 0.5 * sum(int(m.sum()) for m in masks.values())
 
 
+@pytest.mark.parametrize("labels", ["salun", "other_class"])
+def test_salun_with_every_weight_salient_is_rl(shared_results: Path, labels: str) -> None:
+    # SalUn's second step is the reference's RL loop (labels, batch order) restricted to the
+    # mask: with mask_ratio 1 nothing is restored, so it must equal RL bit for bit.
+    from unlearnbench.methods import rl
+
+    job = prepare(make_cfg(*SYNTH, "method=salun", results_dir=shared_results),
+                  Console(quiet=True))
+    original = job.refs.get("original").model
+    ctx = method_context(job.env, "salun", "full")
+    a = salun.unlearn(copy.deepcopy(original), ctx, epochs=2, lr=0.05, mask_ratio=1.0,
+                      labels=labels)
+    b = rl.unlearn(copy.deepcopy(original), ctx, epochs=2, lr=0.05, labels=labels)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    assert not torch.equal(next(a.parameters()), next(original.parameters()))
+
+
 # --- SCRUB
 
 

@@ -87,9 +87,14 @@ def loop_order(labels: str, order: str, dataset: str) -> str:
     return "mixed" if dataset in MIXED_IN_REFERENCE else "forget_first"
 
 
-def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: LearningRate,
-            labels: Literal["salun", "other_class"] = "salun",
-            order: Literal["auto", "forget_first", "mixed"] = "auto") -> nn.Module:
+LabelRule = Literal["salun", "other_class"]
+LoopOrder = Literal["auto", "forget_first", "mixed"]
+
+
+def random_label_plan(ctx: MethodContext, labels: str, order: str
+                      ) -> tuple[torch.Tensor, EpochPlan]:
+    """The rows (D_f ∪ D_r) and the epoch plan of random-label unlearning: forget labels by
+    ``labels``, batches in the loop ``order`` stands for (shared by RL and SalUn)."""
     forget = ctx.split.forget.to(ctx.device)
     retain = ctx.split.retain.to(ctx.device)
     true_labels = ctx.data.train_y
@@ -106,5 +111,10 @@ def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: Learnin
     ordered = loop_order(labels, order, ctx.dataset) == "forget_first"
     make_plan = forget_first_plan if ordered else mixed_plan
     plan = make_plan(forget, retain, true_labels, forget_labels, ctx.recipe.batch_size)
-    return finetune(model, ctx, torch.cat([forget, retain]), epochs=epochs, lr=lr,
-                    epoch_plan=plan, desc="rl")
+    return torch.cat([forget, retain]), plan
+
+
+def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: LearningRate,
+            labels: LabelRule = "salun", order: LoopOrder = "auto") -> nn.Module:
+    rows, plan = random_label_plan(ctx, labels, order)
+    return finetune(model, ctx, rows, epochs=epochs, lr=lr, epoch_plan=plan, desc="rl")

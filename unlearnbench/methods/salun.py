@@ -10,10 +10,13 @@
    February 2026, "Fix weight decay", PR #33), so weight decay and momentum never move them:
    they end bit-identical to the original.
 
-The labels and the pass come from our RL method (`methods/rl.py`): a wrong label drawn once
-from the other C−1 classes, and one shuffled pass over D_f ∪ D_r (the reference's CIFAR-100
-branch; its CIFAR-10/SVHN branch visits the D_f batches before the D_r batches, and it draws
-labels uniformly from all C classes, the true one included). See conf/method/salun.yaml.
+The labels and the loop are RL's (`methods/rl.py`, the reference's ``unlearn/RL.py``), with
+the same keys: by default (``labels: salun``, ``order: auto``) each forget label is uniform
+over all C classes (the true one included), drawn again per batch, and every epoch runs the
+shuffled forget batches before the shuffled retain batches (the reference's CIFAR-10/SVHN loop;
+its CIFAR-100 loop, one shuffled pass over D_f ∪ D_r, on cifar100). ``labels: other_class``
+with ``order: auto`` is this project's earlier SalUn (one draw from the other C−1 classes, one
+shuffled pass). See conf/method/salun.yaml.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from torch import nn
 
 from ..params import Epochs, LearningRate, Range
 from .base import MethodContext, epoch_batches, finetune
-from .rl import random_other_labels
+from .rl import LabelRule, LoopOrder, random_label_plan
 
 MaskRatio = Annotated[float, Range(0, 1, low_open=True, hint="a number in (0, 1]: the share "
                                    "of weights updated")]
@@ -79,12 +82,11 @@ class SaliencyKeeper:
 
 
 def unlearn(model: nn.Module, ctx: MethodContext, *, epochs: Epochs, lr: LearningRate,
-            mask_ratio: MaskRatio = 0.5) -> nn.Module:
+            mask_ratio: MaskRatio = 0.5, labels: LabelRule = "salun",
+            order: LoopOrder = "auto") -> nn.Module:
     x, y = ctx.data.train_x, ctx.data.train_y
     forget = ctx.split.forget.to(ctx.device)
     masks = saliency_mask(model, x[forget], y[forget], ctx.recipe.batch_size, mask_ratio)
-    labels = y.clone()
-    labels[forget] = random_other_labels(labels[forget], ctx.num_classes, ctx.seed)
-    everything = torch.arange(len(labels), device=ctx.device)
-    return finetune(model, ctx, everything, epochs=epochs, lr=lr, labels=labels, desc="salun",
+    rows, plan = random_label_plan(ctx, labels, order)
+    return finetune(model, ctx, rows, epochs=epochs, lr=lr, epoch_plan=plan, desc="salun",
                     observers=[SaliencyKeeper(model, masks)])
