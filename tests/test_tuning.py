@@ -26,7 +26,7 @@ from unlearnbench.data import Data, hold_out_validation, load_data
 from unlearnbench.params import keyword_parameters
 from unlearnbench.validation import validate
 
-from .conftest import CONF_DIR, SYNTH, make_cfg
+from .conftest import CONF_DIR, SYNTH, make_cfg, task_overrides
 
 ROOT = CONF_DIR.parent
 SPACES = sorted(p.stem for p in (CONF_DIR / "tune").glob("*.yaml"))
