@@ -94,3 +94,22 @@ def test_a_sample_scenario_is_refused_before_training(tmp_path: Path) -> None:
                 Console(quiet=True))
     assert err.value.key == "scenario" and "classwise" in err.value.allowed
     assert not (tmp_path / "cache").exists()
+
+
+def test_leaderboard_over_a_classification_and_an_inpainting_job(tmp_path: Path) -> None:
+    """Both jobs get their table; the classification one is ranked by avg_gap as before, the
+    inpainting one is listed (its rows carry their own gaps) without breaking the report."""
+    from unlearnbench.report import leaderboard
+
+    from .conftest import SYNTH
+
+    run(make_cfg(*SYNTH, results_dir=tmp_path / "results"), tmp_path / "jobs" / "cls",
+        Console(quiet=True))
+    _run(tmp_path / "results", tmp_path / "jobs" / "gen")
+    tables = leaderboard.build([tmp_path / "jobs"], tmp_path / "board", [str(tmp_path)])
+    by_model = {t.model: t for t in tables}
+    assert set(by_model) == {"mlp", "mae"}
+    classifier = leaderboard.frame(by_model["mlp"])
+    assert "avg_gap ↓" in classifier.columns and "ft" in set(classifier.method)
+    assert "i2i_encoder" in {r["method"] for r in by_model["mae"].rows}
+    assert (tmp_path / "board" / "LEADERBOARD.md").is_file()
