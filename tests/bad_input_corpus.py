@@ -286,6 +286,31 @@ MODEL = [
     C("model=transformer", key="model=transformer", allowed="cnn, mlp, resnet18"),
 ]
 
+# task=inpainting (issue 14): an option of one task with the other is one line naming the
+# options that task allows; the task's own keys are typed like every other component's.
+TASK = [
+    C("task=inpainting", "method=sisa", key="method=sisa", allowed="i2i_encoder, max_loss",
+      old=None),
+    C("task=inpainting", "model=mlp", key="model=mlp", allowed="ddpm, mae, vqgan", old=None),
+    C("task=classification", "method=i2i_encoder", key="method=i2i_encoder",
+      allowed="amnesiac, bad_teacher", old=None),
+    C("model=mae", key="model=mae", allowed="allcnn, cnn, mlp, resnet18", old=None),
+    C("task=inpainting", "task.mode=sideways", key="task.mode=sideways",
+      allowed="inpaint, outpaint", old=None),
+    C("task=inpainting", "task.box=1.5", key="task.box=1.5", allowed="(0, 1)", old=None),
+    C("task=inpainting", "task.judge.epochs=0", key="task.judge.epochs=0",
+      allowed="an integer in [1,", old=None),
+    C("task=inpainting", "scenario=random", key="scenario=random", allowed="classwise",
+      old=None),
+    C("task=inpainting", "sparsity=omp", key="sparsity=omp", allowed="none", old=None),
+    C("task=inpainting", "train.epochs=[0]", key="train.epochs=[0]",
+      allowed="an integer in [1,", old=None),
+    C("task=inpainting", "model=vqgan", "train.epochs=[1]", key="train.epochs=[1]",
+      allowed="one per stage", old=None),
+    C("task=inpainting", "method.retain_source=proxy", "method.proxy=digits",
+      key="method.proxy=digits", allowed="a dataset other than dataset=digits", old=None),
+]
+
 PATHS_AND_TARGETS = [
     C("method=../scenario/random", key="method=../scenario/random", allowed="ft"),
     C("dataset=../../etc", key="dataset=../../etc", allowed="digits"),
@@ -414,9 +439,13 @@ def method_cases() -> list[Case]:
     cases = []
     for path in sorted((CONF / "method").glob("*.yaml")):
         name = path.stem
-        fn = resolve(OmegaConf.load(path)["_target_"], "method", "method._target_")
+        node = OmegaConf.load(path)
+        fn = resolve(node["_target_"], "method", "method._target_")
         params = sorted(keyword_parameters(fn))
-        cases.append(C(f"method={name}", "+method.foo=1", key="method.foo=1",
+        # a method of another task is checked with that task (task=inpainting)
+        task = [f"task={t}" for t in (node.runner.get("tasks") or ["classification"])][:1]
+        task = [] if task == ["task=classification"] else task
+        cases.append(C(f"method={name}", *task, "+method.foo=1", key="method.foo=1",
                        allowed=f"the keys {', '.join(params)}" if params else "no keys"))
         hints = get_type_hints(fn, include_extras=True)
         word_given = False
@@ -425,13 +454,14 @@ def method_cases() -> list[Case]:
             allowed = describe(hints[param]).split(" or ")[0]
             values = [out_of_range] + ([word] if word and not word_given else [])
             word_given = word_given or word is not None
-            cases += [C(f"method={name}", f"method.{param}={v}", key=f"method.{param}={v}",
+            cases += [C(f"method={name}", *task, f"method.{param}={v}",
+                        key=f"method.{param}={v}",
                         allowed=allowed) for v in values if v is not None]
     return cases
 
 
 def corpus() -> list[Case]:
-    return (TOP_LEVEL + TRAIN + EVAL + SCENARIO + RUNNER + SPARSITY + DATASET + MODEL
+    return (TOP_LEVEL + TRAIN + EVAL + SCENARIO + RUNNER + SPARSITY + DATASET + MODEL + TASK
             + PATHS_AND_TARGETS + OVERRIDES + SWEEPS + NONSENSE + method_cases())
 
 

@@ -18,6 +18,10 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 BAD = [
+    # an option of one task with the other (issue 14)
+    (["task=inpainting", "method=sisa"], "method=sisa", "i2i_encoder, max_loss"),
+    (["task=inpainting", "model=mlp"], "model=mlp", "ddpm, mae, vqgan"),
+    (["task=classification", "method=i2i_encoder"], "method=i2i_encoder", "ft"),
     (["method=nope"], "method=nope", "ft"),
     (["dataset=imagenet"], "dataset=imagenet", "digits"),
     (["scenario=random", "scenario.fraction=1.5"], "scenario.fraction=1.5", "0 < fraction < 1"),

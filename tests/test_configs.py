@@ -14,9 +14,10 @@ from unlearnbench.models import build_model
 from unlearnbench.params import keyword_parameters, unchecked_parameters
 from unlearnbench.registry import resolve
 from unlearnbench.scenarios import make_split
+from unlearnbench.tasks.inpainting import build_generator
 from unlearnbench.validation import validate
 
-from .conftest import CONF_DIR, make_cfg
+from .conftest import CONF_DIR, make_cfg, task_overrides
 
 OPTIONS = sorted(
     (p.parent.relative_to(CONF_DIR).as_posix(), p.stem)
@@ -51,7 +52,9 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
     prefix = "+" if group in ("experiment", "tune") else ""  # groups not in the defaults
     # the privacy group belongs to unlearnbench-privacy's primary config (conf/privacy.yaml)
     primary = "privacy" if group == "privacy" else "config"
-    cfg = make_cfg(f"{prefix}{group}={option}", results_dir=tmp_path, config_name=primary)
+    extra = task_overrides(group, option) if group in ("model", "method", "train") else ()
+    cfg = make_cfg(f"{prefix}{group}={option}", *extra, results_dir=tmp_path,
+                   config_name=primary)
     plan = validate(cfg)
     if group == "privacy":
         assert plan.privacy is not None and plan.ensemble is not None
@@ -64,6 +67,9 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
             assert str(tmp_path / "data") in str(exc) and "download" in str(exc)
         else:
             assert data.num_classes == cfg.dataset.num_classes
+    elif group == "model" and extra:  # a generator (task=inpainting)
+        model = build_generator(plan.cfg["model"])
+        assert sum(p.numel() for p in model.parameters()) > 0
     elif group == "model":
         model = build_model(plan.cfg["model"], (1, 8, 8), 10)
         assert sum(p.numel() for p in model.parameters()) > 0
@@ -108,7 +114,12 @@ def _components() -> list[tuple[str, str]]:
 
     for path in CONF_DIR.rglob("*.yaml"):
         walk(yaml.safe_load(path.read_text()))
-    return sorted((t.split(".")[1], t) for t in found)
+    def package(target: str) -> str:
+        if target.startswith("unlearnbench.generative."):  # generators and their methods
+            return "generative.zoo" if ".zoo." in target else "generative.methods"
+        return target.split(".")[1]
+
+    return sorted((package(t), t) for t in found)
 
 
 @pytest.mark.parametrize(("package", "target"), _components(), ids=lambda v: str(v))
@@ -116,7 +127,8 @@ def test_every_number_parameter_declares_its_range(package: str, target: str) ->
     """One checker serves every component: a number without a Range would go unchecked."""
     group = {"data": "dataset", "models": "model", "scenarios": "scenario",
              "producers": "producer", "methods": "method", "metrics": "metric",
-             "tasks": "task", "callbacks": None}[package]
+             "tasks": "task", "callbacks": None, "generative.zoo": "generator",
+             "generative.methods": "method"}[package]
     if group is None:
         return
     fn = resolve(target, group, target)

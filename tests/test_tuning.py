@@ -26,7 +26,7 @@ from unlearnbench.data import Data, hold_out_validation, load_data
 from unlearnbench.params import keyword_parameters
 from unlearnbench.validation import validate
 
-from .conftest import CONF_DIR, SYNTH, make_cfg
+from .conftest import CONF_DIR, SYNTH, make_cfg, task_overrides
 
 ROOT = CONF_DIR.parent
 SPACES = sorted(p.stem for p in (CONF_DIR / "tune").glob("*.yaml"))
@@ -51,7 +51,8 @@ def _ends(value: str) -> list[str]:
 
 def test_every_method_with_hyperparameters_has_a_search_space(tmp_path: Path) -> None:
     for method in METHODS:
-        plan = validate(make_cfg(f"method={method}", "~tuned", results_dir=tmp_path))
+        plan = validate(make_cfg(f"method={method}", "~tuned", *task_overrides("method", method),
+                                 results_dir=tmp_path))
         has_params = bool(keyword_parameters(plan.method_fn.func))
         assert has_params == (method in SPACES), f"{method}: conf/tune/{method}.yaml"
 
@@ -65,7 +66,7 @@ def test_search_space_lies_inside_the_typed_ranges(method: str, tmp_path: Path) 
     for key, value in space.items():
         for end in _ends(value):
             validate(make_cfg(f"method={method}", "~tuned", f"{key}={end}",
-                              results_dir=tmp_path))
+                              *task_overrides("method", method), results_dir=tmp_path))
 
 
 def test_validation_split_replaces_the_test_set(tmp_path: Path) -> None:

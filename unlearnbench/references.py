@@ -41,17 +41,18 @@ class References:
                  stacked: list[Producer], variant: Producer | None = None,
                  evaluate: Callable[[Any, TrainEnv], dict[str, Any]] | None = None,
                  log: Callable[[str], None] = print, judge: Producer | None = None,
-                 ensemble: Producer | None = None) -> None:
+                 ensemble: Producer | None = None, base: Producer | None = None) -> None:
         """``cfg``: the resolved job config; ``stacked``: producers on top of dense training
         for the original and the retrain (pruning); ``variant``: a method's own producer;
         ``evaluate``: the task's per-model metrics (memoised for references); ``judge``: the
         producer of the evaluation-only judge classifier (eval.judge); ``ensemble``: the
-        producer of the ensemble roles (privacy protocol).
+        producer of the ensemble roles (privacy protocol); ``base``: how the task trains the
+        original and the retrain (dense classifier training by default).
 
         Metrics reach the original, the retrain and the judge through
         ``env.reference_model(role)``, which this sets on ``env``."""
         self.env, self.cfg, self.cache, self.log = env, cfg, cache, log
-        self.stacks: dict[str, list[Producer]] = {role: [Dense(), *stacked]
+        self.stacks: dict[str, list[Producer]] = {role: [base or Dense(), *stacked]
                                                  for role in BASE_ROLES}
         if variant is not None:
             self.stacks[VARIANT] = [variant]

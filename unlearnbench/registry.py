@@ -23,7 +23,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "scenario": ("unlearnbench.scenarios.",),
     "sparsity": ("unlearnbench.producers.",),
     "producer": ("unlearnbench.producers.",),
-    "method": ("unlearnbench.methods.",),
+    "method": ("unlearnbench.methods.", "unlearnbench.generative.methods."),
+    "generator": ("unlearnbench.generative.zoo.",),  # model=mae|vqgan|ddpm (task=inpainting)
     "metric": ("unlearnbench.metrics.",),
     "task": ("unlearnbench.tasks.",),
 }

@@ -33,7 +33,7 @@ def tidy(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> pd.DataFra
 # metrics.csv.
 OUTPUTS = ("metrics.csv", "forget_indices.npy", "config.yaml", "timings.json",
            "traceback.txt", "checkpoints.csv", "mi_inversions.png", "class_influence.csv",
-           "privacy.csv", "per_example.csv", "epsilon_hist.png", DONE)
+           "privacy.csv", "per_example.csv", "epsilon_hist.png", "inpainting_grid.png", DONE)
 
 
 def foreign_outputs(out_dir: Path) -> list[str]:

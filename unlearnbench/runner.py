@@ -138,7 +138,8 @@ def prepare(cfg: DictConfig | Plan, console: Console | None = None,
     warm_up(plan.device)
     cache = ModelCache(plan.cfg["cache_dir"], log=lambda m: console.print(f"[yellow]{m}"))
     refs = References(env, plan.cfg, cache, plan.stacked, plan.variant, plan.task.evaluate,
-                      console.print, judge=plan.judge, ensemble=plan.ensemble)
+                      console.print, judge=plan.judge, ensemble=plan.ensemble,
+                      base=plan.task.base_producer())
     return Prepared(plan, env, refs, console, {"data_s": clock["seconds"]}, CheckpointLog())
 
 
@@ -230,7 +231,7 @@ def run(cfg: DictConfig | Plan, out_dir: str | Path | None = None,
     df = tidy(rows, task.columns)
 
     render(df, f"{base['dataset']} / {base['model']} / {base['scenario']} / seed {plan.seed}: "
-           f"{plan.method}", console)
+           f"{plan.method}", console, getattr(task, "shown", None))
     console.print("phases (s): " + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in timings.items()))
     if out_dir is not None:
         write_job(Path(out_dir), df, env.split.forget.numpy(), {

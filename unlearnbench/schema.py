@@ -39,6 +39,21 @@ SUMMARY_COLUMNS = ["rank", "dataset", "model", "scenario", "seed", "method", "st
 # Columns that tell jobs of one table apart beyond the method (they come from producers).
 PRODUCER_COLUMNS = ["sparsity", "sparsity_rate"]
 
+# task=inpainting (DESIGN.md "Tasks beyond classification"): metrics in a judge classifier's
+# feature space, on held-out retain and forget images; each (but the p-value) with its gap to
+# the retrain's, and `summary`, the task's objective: the mean of 100 x the gaps of the
+# bounded similarity metrics (retain_cos, forget_cos, forget_recognised), in points like avg_gap.
+GEN_SPLIT_METRICS = ("FD", "KID", "IS", "cos")
+GEN_SCORES = [*(f"{split}_{m}" for split in ("retain", "forget") for m in GEN_SPLIT_METRICS),
+              "forget_recognised", "cos_pvalue"]
+GEN_GAP_METRICS = tuple(GEN_SCORES[:-1])
+GEN_GAPS = [f"gap_{m}" for m in GEN_GAP_METRICS]
+SUMMARY = "summary"
+SUMMARY_METRICS = ("retain_cos", "forget_cos", "forget_recognised")
+GEN_COLUMNS = [*ID_COLUMNS, *GEN_SCORES, *COST, *GEN_GAPS, SUMMARY, "config_hash"]
+GEN_SHOWN = ["method", "role", "status", "retain_FD", "retain_IS", "retain_cos", "forget_FD",
+             "forget_IS", "forget_cos", "forget_recognised", *COST, SUMMARY]
+
 ROLES = ("original", "retrain", "unlearned")
 # The original model ranked among the methods: what doing nothing scores.
 ORIGINAL_LABEL = "original (do nothing)"

@@ -43,6 +43,28 @@ from .training import Recipe
 from .transfer import InfluenceSettings, TransferSettings
 
 GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity", "task")
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def task_options(group: str, task: str, generative: bool) -> list[str]:
+    """The options of conf/<group> (model or method) that serve ``task``: a generative task
+    takes the models under unlearnbench.generative and the methods whose runner lists it; the
+    retrain serves every task. For error lines that name the allowed values."""
+    import yaml
+
+    found = []
+    for path in sorted((CONF_DIR / group).glob("*.yaml")):
+        node = yaml.safe_load(path.read_text()) or {}
+        if group == "method":
+            runner = node.get("runner") or {}
+            serves = runner.get("same_as_role") is not None \
+                or task in (runner.get("tasks") or ["classification"])
+        else:
+            serves = str(node.get("_target_", "")).startswith("unlearnbench.generative.") \
+                == generative
+        if serves:
+            found.append(path.stem)
+    return found
 
 
 @dataclass(frozen=True)
@@ -235,6 +257,40 @@ def _check_component(cfg: Mapping[str, Any], group: str, fn: Callable[..., Any],
     check_call(fn, _params(node, descriptor), group)
 
 
+def _check_model(cfg: Mapping[str, Any], task: str, generative: bool,
+                 allow: tuple[str, ...]) -> None:
+    """The model serves the task (a classifier, or a generator for a generative task) and its
+    parameters are typed."""
+    from .models import DESCRIPTOR_KEYS as MODEL_KEYS
+    from .models import model_class
+
+    node = _node(cfg, "model")
+    _descriptor(node, "model")
+    target = node.get("_target_")
+    if isinstance(target, str) and target.startswith("unlearnbench.") \
+            and target.startswith("unlearnbench.generative.") != generative:
+        raise ConfigError("model", node["name"], f"a model for task={task}: "
+                          f"{', '.join(task_options('model', task, generative))}")
+    if generative:
+        from .tasks.inpainting import MODEL_DESCRIPTOR_KEYS, generator_class
+
+        _check_component(cfg, "model", generator_class(node, allow), MODEL_DESCRIPTOR_KEYS)
+    else:
+        _check_component(cfg, "model", model_class(node, allow), MODEL_KEYS)
+
+
+def _check_generator_train(cfg: Mapping[str, Any], recipe_type: type) -> None:
+    """The generator recipe (conf/train/generative.yaml): its fields' annotations."""
+    node = _node(cfg, "train")
+    dataclass_call_check(recipe_type, node, "train", extra_keys=("name",))
+    for required in ("epochs", "batch_size", "lr"):
+        if required not in node:
+            raise ConfigError(f"train.{required}", "(missing)", "a value in conf/train/")
+    if not isinstance(node["epochs"], list) or not node["epochs"]:
+        raise ConfigError("train.epochs", node["epochs"],
+                          "a list of positive integers, one per training stage")
+
+
 def _check_train(cfg: Mapping[str, Any]) -> Recipe:
     node = _node(cfg, "train")
     dataclass_call_check(Recipe, node, "train", extra_keys=("name",))
@@ -384,6 +440,9 @@ def _check_privacy(plain: Mapping[str, Any], plan: Plan) -> None:
         raise ConfigError("privacy.shadow_fraction", keys.shadow_fraction,
                           f"a fraction of the ceiling's halves of {half} models (n_models="
                           f"{keys.n_models}) leaving >= 2 shadow and >= 1 target models")
+    if getattr(plan.task, "generative", False):
+        raise ConfigError("task", plan.task.name, "classification (unlearnbench-privacy "
+                          "scores classifiers)")
     if plan.stacked:
         raise ConfigError("sparsity", plain["sparsity"]["name"],
                           "none (unlearnbench-privacy trains dense ensembles)")
@@ -400,8 +459,6 @@ def _check_privacy(plain: Mapping[str, Any], plan: Plan) -> None:
 
 def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     """Check every key of a composed config; a Plan of what it names, or ConfigError."""
-    from .models import DESCRIPTOR_KEYS as MODEL_KEYS
-    from .models import model_class
     from .scenarios import DESCRIPTOR_KEYS as SCENARIO_KEYS
     from .scenarios import scenario_function
 
@@ -413,10 +470,19 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     allow = tuple(plain["allow_targets"])
     device = resolve_device(plain["device"])
     _check_dataset(plain, allow)
-    _check_component(plain, "model", model_class(_node(plain, "model"), allow), MODEL_KEYS)
+    task_node = _node(plain, "task")
+    _descriptor(task_node, "task")
+    task_cls = resolve(task_node.get("_target_"), "task", "task._target_", allow)
+    task_params = _params(task_node, ("_target_", "name"))
+    check_call(task_cls, task_params, "task")
+    generative = bool(getattr(task_cls, "generative", False))
+    _check_model(plain, task_node["name"], generative, allow)
     _check_component(plain, "scenario", scenario_function(_node(plain, "scenario"), allow),
                      SCENARIO_KEYS)
-    _check_train(plain)
+    if generative:
+        _check_generator_train(plain, task_cls.recipe_type)
+    else:
+        _check_train(plain)
     judge = _check_eval(plain, allow)
     sparsity = _node(plain, "sparsity")
     _descriptor(sparsity, "sparsity")
@@ -429,15 +495,18 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     if variant is not None and runner.same_as_role is not None:
         raise ConfigError("method.runner.same_as_role", runner.same_as_role,
                           "null for a method with a training variant")
-    task_node = _node(plain, "task")
-    _descriptor(task_node, "task")
-    if task_node["name"] not in runner.tasks:
-        raise NotApplicable("method", method, f"a method for task={task_node['name']} "
-                          f"(method={method} serves {', '.join(runner.tasks)})")
-    task_cls = resolve(task_node.get("_target_"), "task", "task._target_", allow)
-    check_call(task_cls, _params(task_node, ("_target_", "name")), "task")
-    task = task_cls(plain["eval"], allow)
+    if task_node["name"] not in runner.tasks and runner.same_as_role is None:
+        options = task_options("method", task_node["name"], generative)
+        raise NotApplicable("method", method, f"a method for task={task_node['name']}: "
+                            f"{', '.join(options)} (method={method} serves "
+                            f"{', '.join(runner.tasks)})")
+    task = task_cls(plain["eval"], allow, **task_params)
     stacked = [] if getattr(pruning, "identity", False) else [pruning]
+    if generative:
+        if stacked:
+            raise ConfigError("sparsity", sparsity["name"],
+                              f"none (task={task_node['name']} has no pruned generators)")
+        judge = task.judge_producer()
     columns = dict(pruning.columns()) if hasattr(pruning, "columns") else {}
     plan = Plan(cfg=plain, seed=int(plain["seed"]), device=device, method=method,
                 method_fn=method_fn, runner=runner, task=task, stacked=stacked,
@@ -549,7 +618,11 @@ def check_with_data(plan: Plan, env: TrainEnv) -> None:
             raise ConfigError("scenario", scenario, "a scenario that only selects samples "
                               f"(task={plan.task.name} cannot change its training data)")
         transform.check(env.data)  # e.g. a backdoor trigger that fits the images
-    _check_model_fits(plan, env)
+    task_check = getattr(plan.task, "check_with_data", None)
+    if task_check is not None:  # the task's own checks (a generator against its images)
+        task_check(plan.cfg, env)
+    else:
+        _check_model_fits(plan, env)
     for producer in [*plan.stacked, plan.variant]:
         check = getattr(producer, "check", None)
         if check is not None:

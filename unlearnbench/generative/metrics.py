@@ -19,7 +19,7 @@ JUDGE_CHANNELS = (16, 32, 64)
 
 
 def build_judge(num_classes: int, channels: tuple[int, ...] = JUDGE_CHANNELS) -> SmallCNN:
-    return SmallCNN(1, list(channels), num_classes)
+    return SmallCNN((1, 32, 32), num_classes, channels=list(channels))
 
 
 def train_judge(images: torch.Tensor, labels: torch.Tensor, *, seed: int, epochs: int = 3,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..params import BatchSize, Epochs, LearningRate, Momentum, NonNegativeFloat, PositiveFloat
 from ..training import DivergenceError, progress_bar, stopwatch
 from .base import InpaintingModel
 
@@ -18,12 +20,12 @@ class GeneratorRecipe:
     """How a generator is trained: AdamW with linear warm-up then cosine decay, as MAE, MAGE
     and most diffusion code do. ``epochs`` is per stage (the VQ model has two)."""
 
-    epochs: tuple[int, ...]
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.05
-    grad_clip: float = 1.0
+    epochs: tuple[Epochs, ...]
+    batch_size: BatchSize = 128
+    lr: LearningRate = 1e-3
+    weight_decay: NonNegativeFloat = 0.05
+    warmup_fraction: Momentum = 0.05  # [0, 1)
+    grad_clip: PositiveFloat = 1.0
 
     def __post_init__(self) -> None:
         if not self.epochs or any(e < 1 for e in self.epochs):
@@ -32,6 +34,13 @@ class GeneratorRecipe:
             raise ConfigError("train.batch_size", self.batch_size, "a positive integer")
         if not self.lr > 0:
             raise ConfigError("train.lr", self.lr, "a positive number")
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> GeneratorRecipe:
+        """The recipe of a `train` node (conf/train/generative.yaml)."""
+        fields = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg}
+        fields["epochs"] = tuple(int(e) for e in fields["epochs"])
+        return cls(**fields)
 
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` in [0, 1] of a stage."""

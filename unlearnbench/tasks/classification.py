@@ -22,6 +22,7 @@ from ..data import Data, hold_out_validation, load_data
 from ..metrics.accuracy import accuracy_metrics, test_mask
 from ..metrics.inversion import inversion_grid
 from ..models import build_model
+from ..producers.dense import Dense
 from ..registry import resolve
 from ..scenarios import make_split
 from ..training import Recipe, accuracy, stopwatch
@@ -54,6 +55,11 @@ class Classification:
             self.extra_gaps.update(node.get("gaps") or {})
             for column, spec in (node.get("relative") or {}).items():
                 self.relative_specs[column] = schema.RelativeColumn(**spec)
+
+    @staticmethod
+    def base_producer() -> Dense:
+        """How the original and the retrain are trained (producers stack on top of it)."""
+        return Dense()
 
     def environment(self, cfg: Mapping[str, Any], device: torch.device,
                     log: Callable[[str], None], data: Data | None = None) -> TrainEnv:

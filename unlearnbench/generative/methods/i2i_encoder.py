@@ -5,10 +5,24 @@ the original's features of a noise image; loss = retain + alpha * forget."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from ...context import MethodContext
+from ...methods.base import MethodOutput
 from ..base import InpaintingModel, check_noise
 from ..unlearning import Batch, Objective, UnlearnRecipe, feature_l2, run_unlearning
+from .entry import (
+    Alpha,
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MaxForget,
+    Proxy,
+    RetainSource,
+    run_method,
+)
 
 
 def i2i_objective(alpha: float, noise: str) -> Objective:
@@ -39,3 +53,14 @@ def i2i_encoder(model: InpaintingModel, original: InpaintingModel, forget_x: tor
                           recipe, list(model.encoder.parameters()), seed=seed, device=device,
                           progress=progress, desc="i2i_encoder")
 
+
+def unlearn(model: InpaintingModel, ctx: MethodContext, *, alpha: Alpha = 0.2,
+            noise: Literal["gaussian", "uniform", "constant"] = "gaussian",
+            retain_source: RetainSource = "real", proxy: Proxy = "mnist_5k",
+            epochs: Epochs | None = None, lr: LearningRate | None = None,
+            batch_size: BatchSize | None = None,
+            max_forget: MaxForget | None = 1024) -> MethodOutput:
+    """The runner's entry point (conf/method/i2i_encoder.yaml)."""
+    return run_method(model, ctx, "i2i", i2i_encoder, epochs=epochs, lr=lr,
+                      batch_size=batch_size, max_forget=max_forget,
+                      retain_source=retain_source, proxy=proxy, alpha=alpha, noise=noise)

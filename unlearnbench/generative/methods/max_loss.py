@@ -6,8 +6,18 @@ from __future__ import annotations
 
 import torch
 
+from ...context import MethodContext
+from ...methods.base import MethodOutput
 from ..base import InpaintingModel
 from ..unlearning import Batch, Objective, UnlearnRecipe, run_unlearning, split_mean
+from .entry import (
+    Alpha,
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MaxForget,
+    run_method,
+)
 
 
 def max_loss_objective(alpha: float) -> Objective:
@@ -25,3 +35,12 @@ def max_loss(model: InpaintingModel, original: InpaintingModel, forget_x: torch.
     return run_unlearning(model, original, forget_x, retain_x, max_loss_objective(alpha), recipe,
                           model.generator_parameters(), seed=seed, device=device,
                           progress=progress, desc="max_loss")
+
+
+def unlearn(model: InpaintingModel, ctx: MethodContext, *, alpha: Alpha = 0.2,
+            epochs: Epochs | None = None, lr: LearningRate | None = None,
+            batch_size: BatchSize | None = None,
+            max_forget: MaxForget | None = 1024) -> MethodOutput:
+    """The runner's entry point (conf/method/max_loss.yaml)."""
+    return run_method(model, ctx, "baseline", max_loss, epochs=epochs, lr=lr,
+                      batch_size=batch_size, max_forget=max_forget, alpha=alpha)

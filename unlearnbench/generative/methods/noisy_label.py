@@ -7,8 +7,18 @@ from __future__ import annotations
 
 import torch
 
+from ...context import MethodContext
+from ...methods.base import MethodOutput
 from ..base import InpaintingModel
 from ..unlearning import Batch, Objective, UnlearnRecipe, run_unlearning
+from .entry import (
+    Alpha,
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MaxForget,
+    run_method,
+)
 
 
 def noisy_label_objective(alpha: float) -> Objective:
@@ -29,3 +39,12 @@ def noisy_label(model: InpaintingModel, original: InpaintingModel, forget_x: tor
     return run_unlearning(model, original, forget_x, retain_x, noisy_label_objective(alpha),
                           recipe, model.generator_parameters(), seed=seed, device=device,
                           progress=progress, desc="noisy_label")
+
+
+def unlearn(model: InpaintingModel, ctx: MethodContext, *, alpha: Alpha = 0.2,
+            epochs: Epochs | None = None, lr: LearningRate | None = None,
+            batch_size: BatchSize | None = None,
+            max_forget: MaxForget | None = 1024) -> MethodOutput:
+    """The runner's entry point (conf/method/noisy_label.yaml)."""
+    return run_method(model, ctx, "baseline", noisy_label, epochs=epochs, lr=lr,
+                      batch_size=batch_size, max_forget=max_forget, alpha=alpha)

@@ -12,8 +12,12 @@ on forget images).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from ...context import MethodContext
+from ...methods.base import MethodOutput
 from ..base import InpaintingModel
 from ..unlearning import (
     Batch,
@@ -23,6 +27,14 @@ from ..unlearning import (
     feature_l2,
     forget_term_rows,
     run_unlearning,
+)
+from .entry import (
+    Alpha,
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MaxForget,
+    run_method,
 )
 
 
@@ -59,3 +71,13 @@ def random_encoder(model: InpaintingModel, original: InpaintingModel, forget_x: 
                           random_encoder_objective(alpha, mode), recipe,
                           list(model.encoder.parameters()), seed=seed, device=device,
                           progress=progress, desc="random_encoder")
+
+
+def unlearn(model: InpaintingModel, ctx: MethodContext, *, alpha: Alpha = 0.2,
+            mode: Literal["reference", "fixed"] = "reference",
+            epochs: Epochs | None = None, lr: LearningRate | None = None,
+            batch_size: BatchSize | None = None,
+            max_forget: MaxForget | None = 1024) -> MethodOutput:
+    """The runner's entry point (conf/method/random_encoder.yaml)."""
+    return run_method(model, ctx, "baseline", random_encoder, epochs=epochs, lr=lr,
+                      batch_size=batch_size, max_forget=max_forget, alpha=alpha, mode=mode)

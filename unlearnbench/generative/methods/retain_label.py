@@ -12,8 +12,12 @@ diffusion model both modes are the Palette fork's).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from ...context import MethodContext
+from ...methods.base import MethodOutput
 from ..base import InpaintingModel
 from ..unlearning import (
     Batch,
@@ -22,6 +26,14 @@ from ..unlearning import (
     check_mode,
     forget_term_rows,
     run_unlearning,
+)
+from .entry import (
+    Alpha,
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MaxForget,
+    run_method,
 )
 
 
@@ -66,3 +78,13 @@ def retain_label(model: InpaintingModel, original: InpaintingModel, forget_x: to
                           retain_label_objective(alpha, mode), recipe,
                           model.generator_parameters(), seed=seed, device=device,
                           progress=progress, desc="retain_label")
+
+
+def unlearn(model: InpaintingModel, ctx: MethodContext, *, alpha: Alpha = 0.2,
+            mode: Literal["reference", "fixed"] = "reference",
+            epochs: Epochs | None = None, lr: LearningRate | None = None,
+            batch_size: BatchSize | None = None,
+            max_forget: MaxForget | None = 1024) -> MethodOutput:
+    """The runner's entry point (conf/method/retain_label.yaml)."""
+    return run_method(model, ctx, "baseline", retain_label, epochs=epochs, lr=lr,
+                      batch_size=batch_size, max_forget=max_forget, alpha=alpha, mode=mode)
