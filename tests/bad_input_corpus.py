@@ -165,30 +165,33 @@ TRAIN = [
     C("train.gamma=2", key="train.gamma=2", allowed="a number in (0, 1]"),
     C("train.augment=maybe", key="train.augment=maybe", allowed="true or false"),
     C("+train.foo=1", key="train.foo=1", allowed="epochs"),
-    C("train=nope", key="train=nope", allowed="default, fast, paper"),
+    C("train=nope", key="train=nope", allowed="default, fast, generative, paper"),
 ]
 
 EVAL = [
     C("eval.batch_size=0", key="eval.batch_size=0", allowed="an integer in [1,"),
-    C("eval.metrics.mia.max_shadow=0", key="eval.metrics.mia.max_shadow=0",
-      allowed="an integer in [1,", old=("eval.mia_max_shadow=0",),
-      old_key="eval.mia_max_shadow=0"),
+    C("eval.metrics.mia.svc_c=0", key="eval.metrics.mia.svc_c=0", allowed="(0, inf)",
+      old=None),
+    C("+eval.metrics.mia.max_shadow=3000", key="eval.metrics.mia.max_shadow=3000",
+      allowed="features, kernel_tol, solver, solver_tol, svc_c", old=None),
     C("eval.metrics.mia.features=[foo]", key="eval.metrics.mia.features=[foo]",
       allowed="confidence, entropy", old=("eval.mia_features=[foo]",),
       old_key="eval.mia_features"),
     C("eval.metrics.mia.features=[]", key="eval.metrics.mia.features=[]",
       allowed="a non-empty list", old=("eval.mia_features=[]",),
       old_key="eval.mia_features"),
-    C("+eval.metrics.mia.foo=1", key="eval.metrics.mia.foo=1", allowed="features, max_shadow",
-      old=("+eval.mia_foo=1",), old_key="eval.mia_foo"),
+    C("+eval.metrics.mia.foo=1", key="eval.metrics.mia.foo=1",
+      allowed="features, kernel_tol, solver, solver_tol, svc_c", old=("+eval.mia_foo=1",),
+      old_key="eval.mia_foo"),
     C("eval.metrics.accuracy._target_=os.system", key="eval.metrics.accuracy._target_",
       allowed="unlearnbench.metrics", old=None),
     C("+eval.metrics.x._target_=unlearnbench.metrics.nope.f", key="eval.metrics.x._target_",
       allowed="no module unlearnbench.metrics.nope", old=None),
     C("eval.metrics=null", key="eval.metrics", allowed="at least one metric", old=None),
-    C("eval.metrics.accuracy=null", "eval.metrics.mia=null", key="eval.metrics",
-      allowed="at least one metric", old=None),
-    C("+eval.foo=1", key="eval.foo=1", allowed="batch_size, metrics"),
+    C(*(f"eval.metrics.{m}=null" for m in ("accuracy", "mia", "relearn", "anamnesis", "zrf",
+                                            "inversion", "backdoor")),
+      key="eval.metrics", allowed="at least one metric", old=None),
+    C("+eval.foo=1", key="eval.foo=1", allowed="batch_size, judge, metrics"),
 ]
 
 SCENARIO = [
@@ -247,8 +250,8 @@ RUNNER = [
       allowed="mean_softmax, majority"),
     C("method=l1_sparse", "method.scheduler=cosine", key="method.scheduler=cosine",
       allowed="constant, linear, tanh"),
-    C("method=l1_sparse", "method.no_l1_epochs=2", key="method.no_l1_epochs=2",
-      allowed="below method.epochs=2"),
+    C("method=l1_sparse", "method.epochs=2", "method.no_l1_epochs=2",
+      key="method.no_l1_epochs=2", allowed="below method.epochs=2"),
     C("method=ga", "scenario=random", "+method.runner.forgets_classes=true",
       key="scenario=random", allowed="classwise", old=None),
 ]
@@ -283,7 +286,8 @@ MODEL = [
     C("model.hidden=64", key="model.hidden=64", allowed="a non-empty list"),
     C("model=resnet18", "model.width=-1", key="model.width=-1", allowed="an integer in [1,"),
     C("model=cnn", "model.channels=[a]", key="model.channels=[a]", allowed="each an integer"),
-    C("model=transformer", key="model=transformer", allowed="cnn, mlp, resnet18"),
+    C("model=transformer", key="model=transformer",
+      allowed="allcnn, cnn, ddpm, mae, mlp, resnet18, vqgan"),
 ]
 
 # task=inpainting (issue 14): an option of one task with the other is one line naming the

@@ -23,7 +23,7 @@ from unlearnbench.errors import DatasetMissingError
 from unlearnbench.preflight import _jobs, preflight
 from unlearnbench.report.leaderboard import build
 from unlearnbench.runner import run
-from unlearnbench.schema import config_hash
+from unlearnbench.schema import ORIGINAL_LABEL, config_hash
 from unlearnbench.validation import resolved
 
 from .conftest import CONF_DIR, make_cfg
@@ -65,7 +65,10 @@ def test_parallel_sweep_with_a_crashed_job(tmp_path: Path) -> None:
     assert "JoblibLauncher" in proc.stdout or "Joblib.Parallel" in proc.stdout
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(jobs) == 2 and all((j / "done").exists() for j in jobs)
-    summary = pd.read_csv(sweep_dir / "summary.csv").set_index("status")
+    summary = pd.read_csv(sweep_dir / "summary.csv")
+    # one row per job, and the original (do nothing) ranked among them
+    assert (summary.method == ORIGINAL_LABEL).sum() == 1
+    summary = summary[summary.method != ORIGINAL_LABEL].set_index("status")
     assert sorted(summary.index) == ["failed", "ok"]
     assert "job crashed: DivergenceError" in summary.loc["failed", "reason"]
     crashed = next(j for j in jobs if (j / "traceback.txt").exists())
@@ -114,7 +117,8 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 def _missing(name: str) -> list[str]:
     """Config groups and methods an experiment sweeps over that this checkout lacks."""
-    params = OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params
+    params = OmegaConf.select(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"),
+                              "hydra.sweeper.params") or {}
     top = OmegaConf.load(CONF_DIR / "config.yaml")
     missing = [f"conf/{k}/" for k in params
                if "." not in k and k not in top and not (CONF_DIR / k).is_dir()]
@@ -142,13 +146,14 @@ def test_experiment_preflights_as_a_sweep(name: str) -> None:
         jobs = _jobs([f"+experiment={name}"], multirun=True)
         overridden = _jobs([f"+experiment={name}", "seed=7"], multirun=True)
     methods = len(list((CONF_DIR / "method").glob("*.yaml")))
-    params = OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params
+    params = OmegaConf.select(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"),
+                              "hydra.sweeper.params") or {}
     expected = 1
     for key, values in params.items():
         expected *= methods if key == "method" and "glob" in str(values) else \
             len(str(values).split(","))
     assert len(jobs) == expected
-    seeds = len(str(params.seed).split(","))
+    seeds = len(str(params.seed).split(",")) if "seed" in params else 1
     assert len(overridden) == expected // seeds  # the command line replaces a sweep param
     assert all("seed=7" in job for job in overridden)
 

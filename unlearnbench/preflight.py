@@ -156,7 +156,7 @@ def _check_overrides(overrides: list[str], multirun: bool) -> list[Override]:
     return parsed
 
 
-def _jobs(overrides: list[str], multirun: bool, config_name: str) -> list[list[str]]:
+def _jobs(overrides: list[str], multirun: bool, config_name: str = "config") -> list[list[str]]:
     """Each job's override list: the Cartesian product of the sweeps, from the command line
     and from the config's ``hydra.sweeper.params`` (the command line wins)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())

@@ -138,6 +138,10 @@ class Inpainting:
                               f"greyscale images ({type(exc).__name__}: {why})") from None
         finally:
             torch.random.set_rng_state(state)
+        epochs = list(GeneratorRecipe.from_cfg(cfg["train"]).epochs)  # type: ignore[arg-type]
+        if len(epochs) != len(model.stages):
+            raise ConfigError("train.epochs", epochs, f"{len(model.stages)} value(s), one per "
+                              f"stage {list(model.stages)} of model={cfg['model']['name']}")
 
     def _truth(self, env: TrainEnv) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``eval_images`` held-out images of the retain and the forget classes."""
