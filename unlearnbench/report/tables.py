@@ -107,8 +107,18 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
     failed = int((jobs.status == "failed").sum()) if "status" in jobs.columns else 0
     note = f", {failed} failed" if failed else ""
     note += f" ({unfinished} unfinished job(s) ignored)" if unfinished else ""
-    render(rows, f"sweep summary: {len(jobs)} job(s){note}, ranked by avg_gap (lower is closer "
-           f"to retraining) -> {sweep_dir / 'summary.csv'}", console, cols)
+    # On the console, a setting every row shares goes into the title and empty columns go,
+    # so the table fits a terminal; summary.csv / summary.md keep every column.
+    shared = [c for c in ("dataset", "model", "scenario", "seed")
+              if c in rows.columns and rows[c].nunique(dropna=False) == 1]
+    constant = [c for c in PRODUCER_COLUMNS
+                if c in rows.columns and rows[c].nunique(dropna=False) == 1]
+    shown = [c for c in cols if c not in shared + constant and rows[c].notna().any()]
+    setting = " / ".join(f"{rows[c].iloc[0]}" if c != "seed" else f"seed {rows[c].iloc[0]}"
+                         for c in shared)
+    render(rows, f"sweep summary{': ' + setting if setting else ''}: {len(jobs)} job(s){note}, "
+           f"ranked by avg_gap (lower is closer to retraining) -> "
+           f"{sweep_dir / 'summary.csv'}", console, shown)
     return rows
 
 
