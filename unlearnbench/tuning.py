@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class Study:
     space: dict[str, str]        # hydra.sweeper.params of conf/tune/<method>.yaml
     tune: dict[str, Any]         # the resolved `tune` node
     code: str = ""               # sha256 of the method's module and YAML
+    target: str = ""             # the method's _target_ (to take the digest again)
 
     @property
     def name(self) -> str:
@@ -170,7 +171,8 @@ def _study(method: str, dataset: str, model: str, scenario: str, rest: list[str]
     plain = resolved(cfg)
     dataclass_call_check(TuneSettings, plain["tune"], "tune")
     return Study(method, dataset, model, scenario, tuple(rest), space, dict(plain["tune"]),
-                 method_code(method, str(plain["method"]["_target_"])))
+                 method_code(method, str(plain["method"]["_target_"])),
+                 str(plain["method"]["_target_"]))
 
 
 def method_code(method: str, target: str) -> str:
@@ -245,6 +247,8 @@ def command(study: Study, trials: int, started: int) -> list[str]:
 
 def run_study(study: Study) -> dict[str, Any]:
     """Run the trials the study still lacks, then write its tuned file and trial table."""
+    if study.target:  # the code as its trials will import it (a long queue of studies may
+        study = replace(study, code=method_code(study.method, study.target))  # see edits)
     _check_protocol(study)
     before = _trials(study)
     done = sum(t.state.name == COMPLETE for t in before)
