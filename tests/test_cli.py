@@ -69,9 +69,23 @@ BAD = [
 ]
 
 
+@pytest.fixture(scope="module")
+def forked():
+    """The console entry point, forked per command after one import (tests/forked_cli.py):
+    the same main(), argv, exit status and streams, without ~5 s of imports per case. The
+    corpus (tests/test_bad_input.py) checks that both ways agree."""
+    from .forked_cli import ForkedCli
+
+    server = ForkedCli(Path(__file__).resolve().parents[1])
+    yield server
+    server.close()
+
+
 @pytest.mark.parametrize(("args", "names", "allowed"), BAD, ids=[" ".join(a) for a, _, _ in BAD])
-def test_bad_input_is_one_clear_line(tmp_path: Path, args, names: str, allowed: str) -> None:
-    proc = cli(tmp_path, *args)
+def test_bad_input_is_one_clear_line(tmp_path: Path, forked, args, names: str,
+                                     allowed: str) -> None:
+    proc = forked.run([f"results_dir={tmp_path / 'results'}", "progress=false", *args],
+                      cwd=tmp_path, out_dir=tmp_path / "streams", timeout=300)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
