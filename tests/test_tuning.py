@@ -107,7 +107,7 @@ def test_a_tuning_job_never_reads_the_test_set(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """With the validation split on, NaN test images and shuffled test labels change no
     number of the job (any read would make TA or MIA NaN or different)."""
-    import unlearnbench.tasks.classification as task
+    import unlearnbench.tasks.job_data as task  # where every task loads its data
 
     cfg = make_cfg(*SYNTH, "method=ga", "validation=0.2", "tune.max_cost=100",
                    results_dir=tmp_path / "a")

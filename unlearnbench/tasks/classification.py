@@ -18,14 +18,14 @@ from torch import nn
 
 from .. import schema
 from ..context import CheckpointLog, TrainEnv
-from ..data import Data, hold_out_validation, load_data
+from ..data import Data
 from ..metrics.accuracy import accuracy_metrics, test_mask
 from ..metrics.inversion import inversion_grid
 from ..models import build_model
 from ..producers.dense import Dense
 from ..registry import resolve
-from ..scenarios import make_split
 from ..training import Recipe, accuracy, stopwatch
+from .job_data import job_data
 
 Metric = Callable[..., dict[str, float]]
 
@@ -68,12 +68,7 @@ class Classification:
         ``validation`` > 0 the validation split replaces the test set and the forget set is
         drawn from the rest of the training set."""
         seed = int(cfg["seed"])
-        if data is None:
-            data = load_data(cfg["dataset"], cfg["data_root"],
-                             tuple(cfg.get("allow_targets") or ()))
-        if cfg.get("validation"):
-            data = hold_out_validation(data, float(cfg["validation"]))
-        split = make_split(cfg["scenario"], data.train_y, data.num_classes, seed)
+        data, split = job_data(cfg, data)
         if split.transform is not None:
             data = split.transform.apply(data)
         model_cfg = cfg["model"]

@@ -22,7 +22,7 @@ from torch import nn
 
 from .. import schema
 from ..context import CheckpointLog, TrainEnv
-from ..data import Data, hold_out_validation, load_data
+from ..data import Data
 from ..errors import ConfigError, NotApplicable
 from ..generative.data import region_mask, to_square, unit_range
 from ..generative.evaluation import evaluate_generator
@@ -31,8 +31,8 @@ from ..generative.training import GeneratorRecipe
 from ..params import OpenUnit, Range, check_call
 from ..producers.generative import DenseGenerator, GeneratorJudge
 from ..registry import resolve
-from ..scenarios import make_split
 from ..training import stopwatch
+from .job_data import job_data
 
 # A model config's keys that are not the generator's parameters.
 MODEL_DESCRIPTOR_KEYS = ("_target_", "name", "recipe")
@@ -98,12 +98,7 @@ class Inpainting:
         seed, the generator recipe; with ``validation`` > 0 the validation split replaces the
         test set (tuning)."""
         seed = int(cfg["seed"])
-        if data is None:
-            data = load_data(cfg["dataset"], cfg["data_root"],
-                             tuple(cfg.get("allow_targets") or ()))
-        if cfg.get("validation"):
-            data = hold_out_validation(data, float(cfg["validation"]))
-        split = make_split(cfg["scenario"], data.train_y, data.num_classes, seed)
+        data, split = job_data(cfg, data)
         model_cfg = dict(cfg["model"])
         return TrainEnv(data=square_images(data).to(device), split=split,
                         recipe=GeneratorRecipe.from_cfg(cfg["train"]),  # type: ignore[arg-type]
