@@ -360,3 +360,15 @@ def test_a_study_runs_one_protocol(tmp_path: Path) -> None:
     changed = tuning.Study(**{**study.__dict__, "code": "0" * 64})
     with pytest.raises(tuning.UserError, match="method_code"):
         tuning._check_protocol(changed)
+
+
+def test_trials_run_only_the_metrics_the_objective_reads(tmp_path: Path) -> None:
+    """avg_gap needs accuracy and MIA; the slow extras (model inversion, relearn, ...) are off
+    in trial jobs, and a metric the user switched off stays off."""
+    args = ["method=ga", "dataset=digits", f"results_dir={tmp_path}"]
+    (study,), _ = tuning.plan_studies(args)
+    line = tuning.command(study, 3, 0)
+    assert {"eval.metrics.inversion=null", "eval.metrics.relearn=null"} <= set(line)
+    assert not any(a.startswith(("eval.metrics.accuracy", "eval.metrics.mia")) for a in line)
+    (fewer,), _ = tuning.plan_studies([*args, "eval.metrics.zrf=null"])
+    assert "zrf" not in fewer.unread and "inversion" in fewer.unread
