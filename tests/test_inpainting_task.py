@@ -97,8 +97,9 @@ def test_a_sample_scenario_is_refused_before_training(tmp_path: Path) -> None:
 
 
 def test_leaderboard_over_a_classification_and_an_inpainting_job(tmp_path: Path) -> None:
-    """Both jobs get their table; the classification one is ranked by avg_gap as before, the
-    inpainting one is listed (its rows carry their own gaps) without breaking the report."""
+    """Both jobs get their table; the classification one is ranked by avg_gap as before and
+    shows no generative column, the inpainting one (the original included) is ranked by its
+    summary gap; the sweep summary ranks the inpainting rows the same way."""
     from unlearnbench.report import leaderboard
 
     from .conftest import SYNTH
@@ -111,5 +112,19 @@ def test_leaderboard_over_a_classification_and_an_inpainting_job(tmp_path: Path)
     assert set(by_model) == {"mlp", "mae"}
     classifier = leaderboard.frame(by_model["mlp"])
     assert "avg_gap ↓" in classifier.columns and "ft" in set(classifier.method)
+    assert not {"retain_FD", "summary ↓"} & set(classifier.columns)
     assert "i2i_encoder" in {r["method"] for r in by_model["mae"].rows}
-    assert (tmp_path / "board" / "LEADERBOARD.md").is_file()
+    generative = leaderboard.frame(by_model["mae"])
+    assert {"summary ↓", "retain_FD", "forget_cos"} <= set(generative.columns)
+    ranked_rows = [r for r in by_model["mae"].rows if r["rank"].isdigit()]
+    assert [r["label"] for r in ranked_rows] == ["i2i_encoder", leaderboard.ORIGINAL] or \
+        [r["label"] for r in ranked_rows] == [leaderboard.ORIGINAL, "i2i_encoder"]
+    gaps = [r["summary"][0] for r in ranked_rows]
+    assert all(math.isfinite(g) for g in gaps) and gaps == sorted(gaps)
+    assert "ranked by summary" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
+
+    from unlearnbench.report.tables import collect, ranked
+
+    summary = ranked(collect(tmp_path / "jobs" / "gen")[0])
+    assert list(summary["rank"]) == ["1", "2"]
+    assert summary["summary"].is_monotonic_increasing

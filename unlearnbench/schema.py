@@ -53,6 +53,21 @@ SUMMARY_METRICS = ("retain_cos", "forget_cos", "forget_recognised")
 GEN_COLUMNS = [*ID_COLUMNS, *GEN_SCORES, *COST, *GEN_GAPS, SUMMARY, "config_hash"]
 GEN_SHOWN = ["method", "role", "status", "retain_FD", "retain_IS", "retain_cos", "forget_FD",
              "forget_IS", "forget_cos", "forget_recognised", *COST, SUMMARY]
+# What rows are ranked by (sweep summary, leaderboard): the first of these a row has,
+# avg_gap for classification, summary for task=inpainting.
+RANKED_BY = (AVG_GAP, SUMMARY)
+
+
+def ranking_value(row: Mapping[str, Any]) -> float:
+    """The row's avg_gap, else its summary gap (tasks without avg_gap); NaN with neither."""
+    for column in RANKED_BY:
+        try:
+            value = float(row[column])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not math.isnan(value):
+            return value
+    return math.nan
 
 ROLES = ("original", "retrain", "unlearned")
 # The original model ranked among the methods: what doing nothing scores.

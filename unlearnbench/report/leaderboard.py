@@ -41,10 +41,13 @@ from ..schema import (
     EXTRA_SCORES,
     GAP_METRICS,
     GAPS,
+    GEN_GAPS,
+    GEN_SHOWN,
     NON_SEMANTIC_KEYS,
     ORIGINAL_LABEL,
     SCENARIO_SCORES,
     SCORES,
+    SUMMARY,
     TAMPER,
     gap_metrics,
 )
@@ -54,9 +57,12 @@ from .tables import Table, ci95
 
 TABLE_KEYS = ["dataset", "model", "scenario"]
 # a column only where some row has it
-SHOWN = [*SCORES, *SCENARIO_SCORES, *EXTRA_SCORES, AVG_GAP, *COST, *TAMPER]
-METRICS = SHOWN + GAPS
-HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓"}
+# (task=inpainting's tables: its judge-space metrics and `summary`, what they are ranked by)
+GEN_METRICS = [c for c in GEN_SHOWN if c not in ("method", "role", "status", *COST, SUMMARY)]
+SHOWN = [*SCORES, *SCENARIO_SCORES, *EXTRA_SCORES, *GEN_METRICS, AVG_GAP, SUMMARY, *COST,
+         *TAMPER]
+METRICS = SHOWN + GAPS + GEN_GAPS
+HEADERS = {"RTE_s": "RTE (s)", "avg_gap": "avg_gap ↓", "summary": "summary ↓"}
 # Config keys that never make two jobs different results (where things go, how they print).
 IGNORED = {"seed", "device", *NON_SEMANTIC_KEYS}
 NO_SPARSITY = ("", "none", "dense")
@@ -256,8 +262,8 @@ def _original_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_tables(jobs: Jobs) -> list[Table]:
-    """Group, aggregate over seeds, rank by avg_gap; retrain first, the original (do nothing)
-    ranked among the methods."""
+    """Group, aggregate over seeds, rank by avg_gap (tables without it, task=inpainting: by
+    summary); retrain first, the original (do nothing) ranked among the methods."""
     tables = []
     keys = [*TABLE_KEYS, "context"]
     for key, table in jobs.rows.groupby(keys, sort=True):
@@ -282,7 +288,7 @@ def build_tables(jobs: Jobs) -> list[Table]:
                          **_aggregate(originals)})
 
         def order(r: dict[str, Any]) -> tuple[int, float, str]:
-            gap = r["avg_gap"][0]
+            gap = r[AVG_GAP][0] if math.isfinite(r[AVG_GAP][0]) else r[SUMMARY][0]
             kind = 0 if r["kind"] == "reference" else 1
             if r["kind"] != "reference" and r["n"] == 0:
                 kind = 2  # every seed failed: after the ranked rows
@@ -376,7 +382,11 @@ LEGEND = ("Cells are mean ± half-width of the 95% confidence interval over seed
           "on the forgotten classes' test samples, random: on D_f); gap_relearn = its "
           "|difference| to the retrain's, not part of avg_gap. Class-wise jobs also show AIN "
           "(relearn steps on D_f ÷ the retrain's; AIN_censored = share of seeds where it is a "
-          "bound because a relearn hit its cap) and ZRF (1 − JS to a random model on D_f).")
+          "bound because a relearn hit its cap) and ZRF (1 − JS to a random model on D_f). "
+          "Inpainting tables (task=inpainting) are ranked by summary instead: the mean of 100 × "
+          "the gaps of retain_cos, forget_cos and forget_recognised to the retrain's; FD, IS "
+          "and cos are measured in the judge classifier's feature space on held-out retain and "
+          "forget images (README \"Image-to-image generative unlearning\").")
 
 
 def _commands(jobs: Jobs, argv: Sequence[str]) -> list[str]:

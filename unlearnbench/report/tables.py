@@ -13,15 +13,20 @@ from rich.console import Console
 
 from ..results import make_console, render
 from ..schema import (
-    AVG_GAP,
     DONE,
     GAP_METRICS,
+    GEN_SHOWN,
     ORIGINAL_LABEL,
     PRODUCER_COLUMNS,
     REFERENCE_METHOD,
+    SUMMARY,
     SUMMARY_COLUMNS,
     gap_metrics,
+    ranking_value,
 )
+
+# task=inpainting's columns in a sweep summary (it has no avg_gap: ranked by `summary`)
+GEN_SUMMARY_COLUMNS = [c for c in GEN_SHOWN if c not in ("method", "role", "status")]
 
 
 def ci95(std: float, n: int) -> float:
@@ -53,25 +58,28 @@ def _originals(df: pd.DataFrame, group: list[str]) -> pd.DataFrame:
         if not {"original", "retrain"} <= set(roles.index):
             continue
         orig = roles.loc["original"].copy()
-        orig.update(pd.Series(gap_metrics(orig, roles.loc["retrain"], GAP_METRICS)))
+        if all(m in orig.index for m in GAP_METRICS):  # else another task's: its own gaps
+            orig.update(pd.Series(gap_metrics(orig, roles.loc["retrain"], GAP_METRICS)))
         orig["role"], orig["method"] = "original", ORIGINAL_LABEL
         out.append(orig)
     if not out:
         return pd.DataFrame()
     # Jobs of one group share their original (same data, model, recipe, seed): once each.
-    return pd.DataFrame(out).drop_duplicates(subset=[*group, *GAP_METRICS])
+    frame = pd.DataFrame(out)
+    return frame.drop_duplicates(subset=[c for c in [*group, *GAP_METRICS, SUMMARY]
+                                         if c in frame.columns])
 
 
 def ranked(df: pd.DataFrame) -> pd.DataFrame:
     """One row per job (its unlearned model) and the original (do nothing) of each dataset x
-    model x scenario x seed, ranked by avg_gap within that group: ``retrain`` is the
-    reference (``ref``), failed rows come last (``–``)."""
+    model x scenario x seed, ranked by avg_gap (task=inpainting: summary) within that group:
+    ``retrain`` is the reference (``ref``), failed rows come last (``–``)."""
     group = [c for c in ["dataset", "model", "scenario", *PRODUCER_COLUMNS, "seed"]
              if c in df.columns]
     rows = pd.concat([df[df.role == "unlearned"], _originals(df, group)], ignore_index=True)
 
     def order(row: pd.Series) -> tuple[int, float]:
-        gap = float(row.get(AVG_GAP, math.nan))
+        gap = ranking_value(row)
         if row.method == REFERENCE_METHOD:
             return 0, 0.0
         if row.get("status") != "ok" or math.isnan(gap):
@@ -101,7 +109,9 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
         return df
     rows = ranked(df)
     rows.to_csv(sweep_dir / "summary.csv", index=False)
-    cols = [c for c in [*SUMMARY_COLUMNS, *PRODUCER_COLUMNS] if c in rows.columns]
+    cols = [c for c in dict.fromkeys([*SUMMARY_COLUMNS, *GEN_SUMMARY_COLUMNS, *PRODUCER_COLUMNS])
+            if c in rows.columns]
+    by = "summary" if SUMMARY in rows.columns and "avg_gap" not in rows.columns else "avg_gap"
     (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
     jobs = rows[rows.role == "unlearned"]
     failed = int((jobs.status == "failed").sum()) if "status" in jobs.columns else 0
@@ -117,7 +127,7 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
     setting = " / ".join(f"{rows[c].iloc[0]}" if c != "seed" else f"seed {rows[c].iloc[0]}"
                          for c in shared)
     render(rows, f"sweep summary{': ' + setting if setting else ''}: {len(jobs)} job(s){note}, "
-           f"ranked by avg_gap (lower is closer to retraining) -> "
+           f"ranked by {by} (lower is closer to retraining) -> "
            f"{sweep_dir / 'summary.csv'}", console, shown)
     return rows
 
