@@ -53,6 +53,7 @@ SUMMARY_METRICS = ("retain_cos", "forget_cos", "forget_recognised")
 GEN_COLUMNS = [*ID_COLUMNS, *GEN_SCORES, *COST, *GEN_GAPS, SUMMARY, "config_hash"]
 GEN_SHOWN = ["method", "role", "status", "retain_FD", "retain_IS", "retain_cos", "forget_FD",
              "forget_IS", "forget_cos", "forget_recognised", *COST, SUMMARY]
+GEN_SHOWN_METRICS = [c for c in GEN_SHOWN if c not in ("method", "role", "status")]
 # What rows are ranked by (sweep summary, leaderboard): the first of these a row has,
 # avg_gap for classification, summary for task=inpainting.
 RANKED_BY = (AVG_GAP, SUMMARY)

@@ -42,14 +42,16 @@ from ..schema import (
     GAP_METRICS,
     GAPS,
     GEN_GAPS,
-    GEN_SHOWN,
+    GEN_SHOWN_METRICS,
     NON_SEMANTIC_KEYS,
     ORIGINAL_LABEL,
+    RANKED_BY,
     SCENARIO_SCORES,
     SCORES,
     SUMMARY,
     TAMPER,
     gap_metrics,
+    ranking_value,
 )
 from . import privacy
 from .configs import BadJob, differing, job_config, label, method_variant, read_yaml
@@ -58,7 +60,7 @@ from .tables import Table, ci95
 TABLE_KEYS = ["dataset", "model", "scenario"]
 # a column only where some row has it
 # (task=inpainting's tables: its judge-space metrics and `summary`, what they are ranked by)
-GEN_METRICS = [c for c in GEN_SHOWN if c not in ("method", "role", "status", *COST, SUMMARY)]
+GEN_METRICS = [c for c in GEN_SHOWN_METRICS if c not in (*COST, SUMMARY)]
 SHOWN = [*SCORES, *SCENARIO_SCORES, *EXTRA_SCORES, *GEN_METRICS, AVG_GAP, SUMMARY, *COST,
          *TAMPER]
 METRICS = SHOWN + GAPS + GEN_GAPS
@@ -288,7 +290,7 @@ def build_tables(jobs: Jobs) -> list[Table]:
                          **_aggregate(originals)})
 
         def order(r: dict[str, Any]) -> tuple[int, float, str]:
-            gap = r[AVG_GAP][0] if math.isfinite(r[AVG_GAP][0]) else r[SUMMARY][0]
+            gap = ranking_value({c: r[c][0] for c in RANKED_BY})  # the means
             kind = 0 if r["kind"] == "reference" else 1
             if r["kind"] != "reference" and r["n"] == 0:
                 kind = 2  # every seed failed: after the ranked rows

@@ -13,20 +13,19 @@ from rich.console import Console
 
 from ..results import make_console, render
 from ..schema import (
+    AVG_GAP,
     DONE,
     GAP_METRICS,
-    GEN_SHOWN,
+    GEN_SHOWN_METRICS,
     ORIGINAL_LABEL,
     PRODUCER_COLUMNS,
+    RANKED_BY,
     REFERENCE_METHOD,
     SUMMARY,
     SUMMARY_COLUMNS,
     gap_metrics,
     ranking_value,
 )
-
-# task=inpainting's columns in a sweep summary (it has no avg_gap: ranked by `summary`)
-GEN_SUMMARY_COLUMNS = [c for c in GEN_SHOWN if c not in ("method", "role", "status")]
 
 
 def ci95(std: float, n: int) -> float:
@@ -109,9 +108,10 @@ def summarise(sweep_dir: Path, console: Console | None = None) -> pd.DataFrame:
         return df
     rows = ranked(df)
     rows.to_csv(sweep_dir / "summary.csv", index=False)
-    cols = [c for c in dict.fromkeys([*SUMMARY_COLUMNS, *GEN_SUMMARY_COLUMNS, *PRODUCER_COLUMNS])
+    # (task=inpainting's rows have the generative columns and no avg_gap: ranked by summary)
+    cols = [c for c in dict.fromkeys([*SUMMARY_COLUMNS, *GEN_SHOWN_METRICS, *PRODUCER_COLUMNS])
             if c in rows.columns]
-    by = "summary" if SUMMARY in rows.columns and "avg_gap" not in rows.columns else "avg_gap"
+    by = next((c for c in RANKED_BY if c in rows.columns), AVG_GAP)
     (sweep_dir / "summary.md").write_text(rows[cols].to_markdown(index=False, floatfmt=".2f"))
     jobs = rows[rows.role == "unlearned"]
     failed = int((jobs.status == "failed").sum()) if "status" in jobs.columns else 0
