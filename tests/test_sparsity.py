@@ -141,6 +141,18 @@ def test_per_sample_grads_match_a_loop() -> None:
         assert torch.allclose(vectorised[i], looped, atol=1e-6)
 
 
+def test_per_sample_dots_are_the_per_sample_gradients_times_u() -> None:
+    """IU's reference mode reads g_i·u from forward-mode passes: the same numbers."""
+    from unlearnbench.gradients import per_sample_dots, per_sample_grads
+
+    torch.manual_seed(1)
+    model = MLP((1, 2, 3), 3, hidden=[5])
+    x, y = torch.randn(9, 1, 2, 3), torch.randint(0, 3, (9,))
+    grads = torch.cat([g for _, g in per_sample_grads(model, x, y, chunk=4)])
+    u = torch.randn(grads.shape[1])
+    assert torch.allclose(per_sample_dots(model, x, y, u, batch_size=4), grads @ u, atol=1e-5)
+
+
 @pytest.mark.parametrize(("override", "key"), [
     ("sparsity.rate=1.0", "sparsity.rate"), ("sparsity.rate=-0.1", "sparsity.rate"),
     ("sparsity.rewind_epoch=99", "sparsity.rewind_epoch")])

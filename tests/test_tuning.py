@@ -24,6 +24,7 @@ from rich.console import Console
 from unlearnbench import runner, schema, tuning
 from unlearnbench.data import Data, hold_out_validation, load_data
 from unlearnbench.params import keyword_parameters
+from unlearnbench.tasks.job_data import job_data
 from unlearnbench.validation import validate
 
 from .conftest import CONF_DIR, SYNTH, make_cfg, task_overrides
@@ -81,6 +82,34 @@ def test_validation_split_replaces_the_test_set(tmp_path: Path) -> None:
     assert rows <= {tuple(r.flatten().tolist()) for r in data.train_x}     # from training
     again = hold_out_validation(data, 0.2)  # a fixed draw
     assert torch.equal(again.test_x, view.test_x)
+
+
+def test_validation_comes_from_the_retain_set_after_the_forget_draw(tmp_path: Path) -> None:
+    """A tuning job forgets exactly the test run's D_f (same images, same count): the
+    validation split is a stratified share of D_r only, drawn after D_f."""
+    for scenario in ("classwise", "random", "backdoor"):
+        cfg = make_cfg("dataset=digits", f"scenario={scenario}", results_dir=tmp_path)
+        plain, split = job_data(cfg)
+        held, held_split = job_data({**cfg, "validation": 0.2})
+        assert torch.equal(held.train_x[held_split.forget], plain.train_x[split.forget])
+        assert torch.equal(held.train_y[held_split.forget], plain.train_y[split.forget])
+        assert held_split.forget_classes == split.forget_classes
+        if split.transform is not None:  # the poisoning follows its rows
+            assert torch.equal(held_split.transform.apply(held).train_x[held_split.forget],
+                               split.transform.apply(plain).train_x[split.forget])
+        retain_y = plain.train_y[split.retain]
+        for c in range(plain.num_classes):  # 20% of every class of D_r
+            assert int((held.test_y == c).sum()) == round(0.2 * int((retain_y == c).sum()))
+        assert len(held_split.retain) == len(split.retain) - len(held.test_y)
+        assert torch.equal(held.train_x[held_split.retain],
+                           plain.train_x[split.retain][~_rows_in(plain.train_x[split.retain],
+                                                                 held.test_x)])
+
+
+def _rows_in(rows: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """Which of ``rows`` also appear in ``pool``."""
+    seen = {tuple(r.flatten().tolist()) for r in pool}
+    return torch.tensor([tuple(r.flatten().tolist()) in seen for r in rows])
 
 
 def test_validation_references_have_their_own_cache_keys(tmp_path: Path) -> None:

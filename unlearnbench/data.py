@@ -60,23 +60,36 @@ class Data:
 VALIDATION_SALT = 0x7A11D  # one fixed draw: every tuning trial scores on the same split
 
 
-def hold_out_validation(data: Data, fraction: float) -> Data:
-    """The tuning view of ``data``: a stratified ``fraction`` of the training set (a fixed
-    draw, per class) becomes the test set and leaves the training set; the real test set is
-    dropped, so nothing downstream can read it. Normalisation stays that of the training set."""
-    y = data.train_y.cpu()
+def validation_rows(train_y: torch.Tensor, num_classes: int, fraction: float,
+                    among: torch.Tensor | None = None) -> torch.Tensor:
+    """The validation split's training rows: a stratified ``fraction`` of each class of the
+    rows ``among`` (all rows if None), one fixed draw, sorted."""
+    y = train_y.cpu()
+    pool = torch.arange(len(y)) if among is None else among.cpu()
     g = torch.Generator().manual_seed(VALIDATION_SALT)
     held = []
-    for c in range(data.num_classes):
-        rows = torch.nonzero(y == c).squeeze(1)
+    for c in range(num_classes):
+        rows = pool[y[pool] == c]
         count = min(round(fraction * len(rows)), max(len(rows) - 1, 0))
         held.append(rows[torch.randperm(len(rows), generator=g)[:count]])
-    val = torch.cat(held).sort().values
-    keep = torch.ones(len(y), dtype=torch.bool)
-    keep[val] = False
-    val, keep = val.to(data.train_y.device), keep.to(data.train_y.device)
+    return torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.long)
+
+
+def hold_out(data: Data, rows: torch.Tensor) -> Data:
+    """The tuning view of ``data``: training ``rows`` become the test set and leave the
+    training set; the real test set is dropped, so nothing downstream can read it.
+    Normalisation stays that of the training set."""
+    keep = torch.ones(len(data.train_y), dtype=torch.bool)
+    keep[rows.cpu()] = False
+    rows, keep = rows.to(data.train_y.device), keep.to(data.train_y.device)
     return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep],
-                   test_x=data.train_x[val], test_y=data.train_y[val])
+                   test_x=data.train_x[rows], test_y=data.train_y[rows])
+
+
+def hold_out_validation(data: Data, fraction: float,
+                        among: torch.Tensor | None = None) -> Data:
+    """:func:`hold_out` of :func:`validation_rows`."""
+    return hold_out(data, validation_rows(data.train_y, data.num_classes, fraction, among))
 
 
 def _normalise(train: np.ndarray, test: np.ndarray

@@ -95,6 +95,10 @@ class Poisoning:
                 f"dataset={data.name} are {height}x{width}; scenario.margin="
                 f"{self.trigger.margin})")
 
+    def reindexed(self, new_index: torch.Tensor) -> Poisoning:
+        """The same poisoning after training rows were removed (none of them poisoned)."""
+        return replace(self, indices=new_index[self.indices.cpu()])
+
     def key(self) -> dict[str, Any]:
         """Cache-key material: everything that makes the poisoned data differ from the
         clean data."""

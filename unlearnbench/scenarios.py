@@ -28,6 +28,11 @@ class DataTransform(Protocol):
 
     def key(self) -> dict[str, Any]: ...
 
+    def reindexed(self, new_index: torch.Tensor) -> DataTransform:
+        """The same transform after training rows were removed (``new_index``: old row -> new
+        row); the removed rows are never ones it changes."""
+        ...
+
 
 @dataclass(frozen=True)
 class Split:
@@ -42,6 +47,21 @@ class Split:
     def digest(self) -> str:
         """sha256 of the forget indices: part of the retrain's cache key."""
         return hashlib.sha256(self.forget.cpu().numpy().astype(np.int64).tobytes()).hexdigest()
+
+    def without(self, rows: torch.Tensor) -> Split:
+        """The split after retain ``rows`` left the training set (a validation hold-out): the
+        indices renumbered into the remaining rows."""
+        n = len(self.forget) + len(self.retain)
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[rows.cpu()] = False
+        if not keep[self.forget.cpu()].all():
+            raise ValueError("a held-out row is in the forget set")
+        new_index = torch.cumsum(keep, 0) - 1
+        retain = self.retain.cpu()
+        return Split(forget=new_index[self.forget.cpu()], retain=new_index[retain[keep[retain]]],
+                     forget_classes=self.forget_classes,
+                     transform=None if self.transform is None
+                     else self.transform.reindexed(new_index))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ PROTOCOL = "protocol.json"  # in the study folder: what its trials were run with
 COMPLETE, INTERRUPTED = "COMPLETE", "interrupted"
 
 
+# Where the validation split comes from (tasks.job_data): held out of D_r after D_f is drawn,
+# so trials forget the test run's D_f. Recorded in each study and tuned file; a study tuned
+# with the earlier order (validation out of the whole training set first) is not resumed.
+VALIDATION_FROM = "retain"
+
 OBJECTIVE_METRICS = ("accuracy", "mia")   # the eval metrics behind avg_gap (UA, RA, TA, MIA)
 
 
@@ -93,7 +98,8 @@ class Study:
                 "scenario": self.scenario,
                 "overrides": sorted(o for o in self.overrides if not o.startswith("tune.")),
                 "space": self.space, "validation": self.tune["validation"],
-                "max_cost": self.tune["max_cost"], "seed": self.tune["seed"],
+                "validation_from": VALIDATION_FROM, "max_cost": self.tune["max_cost"],
+                "seed": self.tune["seed"],
                 "method_code": self.code}
 
 
@@ -362,8 +368,9 @@ def write_tuned(study: Study, table: pd.DataFrame, elapsed: float) -> dict[str, 
     tuned: dict[str, Any] = {
         "file": f"conf/tuned/{study.name}.yaml", "trials": int(len(complete)),
         "feasible": int(complete.feasible.sum()) if len(complete) else 0,
-        "validation": study.tune["validation"], "max_cost": study.tune["max_cost"],
-        "sampler": "TPE", "seed": study.tune["seed"], "seconds": round(elapsed, 1),
+        "validation": study.tune["validation"], "validation_from": VALIDATION_FROM,
+        "max_cost": study.tune["max_cost"], "sampler": "TPE", "seed": study.tune["seed"],
+        "seconds": round(elapsed, 1),
         "code": study.code,  # the method's source + YAML digest the trials measured
     }
     best = table[table.selected] if len(table) else table

@@ -83,6 +83,8 @@ def relearn_time(model: nn.Module, env: TrainEnv, batch_size: int, *,
     data = env.data
     in_forget = torch.isin(data.test_y, torch.tensor(classes, device=data.test_y.device))
     test_x, test_y = data.test_x[in_forget], data.test_y[in_forget]
+    if len(test_y) == 0:  # a validation split (tuning) holds no forgotten-class sample
+        return dict(NOT_CLASSWISE)
     target = (1 - alpha) * accuracy(env.reference_model("original"), test_x, test_y, batch_size)
     forget = env.split.forget.to(data.train_x.device)
     fx, fy = data.train_x[forget], data.train_y[forget]

@@ -143,7 +143,8 @@ def _tuning(cfg: dict[str, str]) -> str:
     if f"{TUNED}trials" not in cfg:
         return ""
     budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
-              f"validation split {cfg.get(TUNED + 'validation')}, "
+              f"validation split {cfg.get(TUNED + 'validation')}"
+              f"{' of D_r' if cfg.get(TUNED + 'validation_from') == 'retain' else ''}, "
               f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
     if f"{TUNED}trial" not in cfg:  # no feasible trial: the plain defaults ran
         budget += "; no trial within max_cost, so plain defaults"
