@@ -401,3 +401,18 @@ def test_trials_run_only_the_metrics_the_objective_reads(tmp_path: Path) -> None
     assert not any(a.startswith(("eval.metrics.accuracy", "eval.metrics.mia")) for a in line)
     (fewer,), _ = tuning.plan_studies([*args, "eval.metrics.zrf=null"])
     assert "zrf" not in fewer.unread and "inversion" in fewer.unread
+
+
+def test_a_glob_skips_settings_a_method_cannot_run_and_a_single_one_is_refused() -> None:
+    """`method=glob(*) scenario=classwise,random` (scripts/tune_all.py) skips GKT/UNSIR on
+    random and the task=inpainting methods on classification with a note, instead of failing
+    their trials (which stopped the whole run); asking for one such setting is one line."""
+    studies, notes = tuning.plan_studies(["method=glob(*)", "dataset=digits",
+                                          "scenario=classwise,random"])
+    names = {s.name for s in studies}
+    assert "digits_mlp_classwise_gkt" in names and "digits_mlp_random_gkt" not in names
+    assert not any("i2i_encoder" in n for n in names)
+    assert "skipped gkt on scenario=random: not applicable (it forgets whole classes; " \
+           "allowed: classwise)" in notes
+    with pytest.raises(tuning.UserError, match="allowed: classwise"):
+        tuning.plan_studies(["method=unsir", "scenario=random"])

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ class Study:
     code: str = ""               # sha256 of the method's module and YAML
     target: str = ""             # the method's _target_ (to take the digest again)
     unread: tuple[str, ...] = ()  # eval metrics the objective never reads: off in trials
+    inapplicable: str = ""        # why the method cannot run in this setting ('' if it can)
 
     @property
     def name(self) -> str:
@@ -145,7 +146,7 @@ def plan_studies(argv: Sequence[str]) -> tuple[list[Study], list[str]]:
             rest.append(o.input_line)
     register_resolvers()
     GlobalHydra.instance().clear()
-    studies, notes = [], []
+    studies, notes, skipped = [], [], []
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             base = compose("config", overrides=rest, return_hydra_config=True)
@@ -164,7 +165,14 @@ def plan_studies(argv: Sequence[str]) -> tuple[list[Study], list[str]]:
                 for dataset in axes["dataset"]:
                     for model in axes["model"]:
                         for scenario in axes["scenario"]:
-                            studies.append(_study(method, dataset, model, scenario, rest))
+                            study = _study(method, dataset, model, scenario, rest)
+                            if study.inapplicable:
+                                skipped.append(study.inapplicable)
+                            else:
+                                studies.append(study)
+        if skipped and not studies:  # asked for nothing but inapplicable combinations
+            raise UserError(skipped[0])
+        notes.extend(f"skipped {s}" for s in dict.fromkeys(skipped))  # once per setting
     except HydraException as exc:
         raise UserError(" ".join(str(exc).split())) from None
     finally:
@@ -186,7 +194,21 @@ def _study(method: str, dataset: str, model: str, scenario: str, rest: list[str]
                           if spec is not None and name not in OBJECTIVE_METRICS))
     return Study(method, dataset, model, scenario, tuple(rest), space, dict(plain["tune"]),
                  method_code(method, str(plain["method"]["_target_"])),
-                 str(plain["method"]["_target_"]), unread)
+                 str(plain["method"]["_target_"]), unread, _inapplicable(method, plain))
+
+
+def _inapplicable(method: str, plain: Mapping[str, Any]) -> str:
+    """Why ``method`` cannot run in the setting ``plain`` ('' if it can): a glob over methods
+    or a list of scenarios skips these with a note instead of failing a trial."""
+    runner = plain["method"].get("runner") or {}
+    task, scenario = plain["task"]["name"], plain["scenario"]["name"]
+    tasks = runner.get("tasks") or ["classification"]
+    if task not in tasks:
+        return f"{method} on task={task}: not applicable (allowed: {', '.join(tasks)})"
+    if runner.get("forgets_classes") and scenario != "classwise":
+        return (f"{method} on scenario={scenario}: not applicable (it forgets whole classes; "
+                "allowed: classwise)")
+    return ""
 
 
 def method_code(method: str, target: str) -> str:
