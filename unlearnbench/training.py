@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
@@ -262,8 +263,10 @@ def warm_up(device: torch.device) -> None:
         return functional_call(layer, p, (x,)).sum()
 
     x = torch.zeros(2, 4, device=device)
-    vmap(grad(loss), in_dims=(None, 0))(params, x)
-    jvp(lambda p: loss(p, x), (params,), (params,))
+    with warnings.catch_warnings():  # its first call scripts a helper: torch 2.x's FutureWarning
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script")
+        vmap(grad(loss), in_dims=(None, 0))(params, x)
+        jvp(lambda p: loss(p, x), (params,), (params,))
     sync(device)
 
 
