@@ -86,10 +86,9 @@ def hold_out(data: Data, rows: torch.Tensor) -> Data:
                    test_x=data.train_x[rows], test_y=data.train_y[rows])
 
 
-def hold_out_validation(data: Data, fraction: float,
-                        among: torch.Tensor | None = None) -> Data:
-    """:func:`hold_out` of :func:`validation_rows`."""
-    return hold_out(data, validation_rows(data.train_y, data.num_classes, fraction, among))
+def hold_out_validation(data: Data, fraction: float) -> Data:
+    """:func:`hold_out` of :func:`validation_rows` over the whole training set."""
+    return hold_out(data, validation_rows(data.train_y, data.num_classes, fraction))
 
 
 def _normalise(train: np.ndarray, test: np.ndarray
