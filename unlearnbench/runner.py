@@ -254,6 +254,24 @@ def objective(df: pd.DataFrame, cfg: DictConfig) -> float:
     return plan.task.objective(row)
 
 
+def trial_seeds(cfg: DictConfig) -> list[int]:
+    """The seeds a job scores. A tuning trial (``validation`` on) scores ``tune.seeds`` of
+    them, its own ``seed`` and the next ones, so a setting is not selected for one lucky draw
+    of the original, the retrain and the method's own randomness; any other job its
+    ``seed``."""
+    seed = int(cfg["seed"])
+    if not cfg.get("validation"):
+        return [seed]
+    return [seed + i for i in range(int(cfg["tune"]["seeds"]))]
+
+
+def with_seed(cfg: DictConfig, seed: int) -> DictConfig:
+    """A copy of the job's config with another ``seed``."""
+    other = copy.deepcopy(cfg)
+    other.seed = seed
+    return other
+
+
 def tuned_note(plan: Plan) -> str | None:
     """One line on where the method's hyperparameters come from: the tuned file (and the keys
     the command line overrode), or that this setting was never tuned."""

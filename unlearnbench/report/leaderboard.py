@@ -142,7 +142,10 @@ def _tuning(cfg: dict[str, str]) -> str:
     """The tuning budget a job's hyperparameters came from, in words ('' if never tuned)."""
     if f"{TUNED}trials" not in cfg:
         return ""
-    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
+    seeds = int(cfg.get(TUNED + "seeds") or 1)  # absent: tuned before trials had seeds
+    per_trial = f" × {seeds} seeds (objective averaged)" if seeds > 1 else ", one seed each"
+    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')})"
+              f"{per_trial}, "
               f"validation split {cfg.get(TUNED + 'validation')}"
               f"{' of D_r' if cfg.get(TUNED + 'validation_from') == 'retain' else ''}, "
               f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
