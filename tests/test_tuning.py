@@ -407,6 +407,18 @@ def test_cpu_budget_stops_a_step_that_costs_too_much() -> None:
     spin(0.1)
 
 
+def test_a_budget_stop_cannot_leave_autograd_off() -> None:
+    """The stop is a signal: it can land inside a `no_grad` entry after autograd went off.
+    The step's guard turns it back on, or every later job of the sweep's process crashes."""
+    from unlearnbench.training import OverBudget, method_step
+
+    with pytest.raises(OverBudget):
+        with method_step(torch.device("cpu"), None):
+            torch.set_grad_enabled(False)  # what an interrupted `with torch.no_grad():` leaves
+            raise OverBudget("over its CPU budget")
+    assert torch.is_grad_enabled()
+
+
 def test_tuning_trial_over_max_cost_stops_as_infeasible(tmp_path: Path) -> None:
     cfg = make_cfg(*SYNTH, "method=ft", "method.epochs=50", "validation=0.2",
                    "tune.stop_at_max_cost=true", results_dir=tmp_path)
