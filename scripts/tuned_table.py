@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The committed tuned hyperparameters (conf/tuned/*.yaml) as one markdown table: per dataset x
 scenario x method the selected values, the validation avg_gap (mean over the seeds a trial
-scored), feasible trials of the budget, the seeds per trial and the study's wall-clock time (for the README's "Tuning" section).
+scored), feasible trials of the budget, the seeds per trial and the study's wall-clock time
+(for the README's "Tuning" section).
 
     python scripts/tuned_table.py [conf/tuned]
 """

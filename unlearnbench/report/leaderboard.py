@@ -143,7 +143,8 @@ def _tuning(cfg: dict[str, str]) -> str:
     if f"{TUNED}trials" not in cfg:
         return ""
     seeds = int(cfg.get(TUNED + "seeds") or 1)  # absent: tuned before trials had seeds
-    per_trial = f" × {seeds} seeds (objective averaged)" if seeds > 1 else ", one seed each"
+    per_trial = (f" × {seeds} seeds (objective averaged over seeds 0-{seeds - 1})"
+                 if seeds > 1 else ", one seed each (seed 0)")
     budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')})"
               f"{per_trial}, "
               f"validation split {cfg.get(TUNED + 'validation')}"
@@ -349,7 +350,7 @@ def tuning_note(table: Table) -> str:
         if r["tuning"]:
             budgets.setdefault(r["tuning"], []).append(r["label"])
     plain = [r["label"] for r in methods if not r["tuning"]]
-    parts = [f"Tuned ({budget}, on seed 0): {', '.join(labels)}."
+    parts = [f"Tuned ({budget}): {', '.join(labels)}."
              for budget, labels in budgets.items()]
     if plain:
         parts.append(f"Plain defaults (never tuned for this setting): {', '.join(plain)}.")
