@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The committed tuned hyperparameters (conf/tuned/*.yaml) as one markdown table: per dataset x
-scenario x method the selected values, the validation avg_gap, feasible trials of the budget,
-and the study's wall-clock time (for the README's "Tuning" section).
+scenario x method the selected values, the validation avg_gap (mean over the seeds a trial
+scored), feasible trials of the budget, the seeds per trial and the study's wall-clock time
+(for the README's "Tuning" section).
 
     python scripts/tuned_table.py [conf/tuned]
 """
@@ -44,6 +45,7 @@ def main() -> int:
             else "none feasible: plain defaults",
             "validation avg_gap": f"{tuned['objective']:.2f}" if params else "—",
             "feasible / trials": f"{tuned.get('feasible')} / {tuned.get('trials')}",
+            "seeds / trial": str(tuned.get("seeds", 1)),  # absent: tuned before seeds
             "study (s)": f"{tuned.get('seconds', float('nan')):.0f}",
         })
     print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))

@@ -58,7 +58,8 @@ def test_leaderboard_ranks_doing_nothing_and_states_the_budget(tmp_path: Path) -
     assert math.isclose(gap.loc["ft", "ci95"], 2.7764 * ft_gaps.std() / math.sqrt(5),
                         rel_tol=1e-4)
     text = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
-    assert "Tuned (30 trials (TPE), validation split 0.15, max_cost 0.25 × retrain time" in text
+    assert ("Tuned (30 trials (TPE), one seed each (seed 0), validation split 0.15, max_cost "
+            "0.25 × retrain time") in text
     assert "Plain defaults (never tuned for this setting): ga." in text
     assert "95% confidence interval" in text
     row = next(line for line in text.splitlines() if line.startswith("| 1 "))

@@ -168,6 +168,42 @@ def test_cost_cap_makes_a_trial_infeasible(tmp_path: Path) -> None:
     assert runner.objective(df, tight) == math.inf
 
 
+def test_a_trial_objective_is_the_mean_over_its_seeds() -> None:
+    assert schema.mean_objective([1.0, 2.0, 4.5]) == pytest.approx(2.5)
+    assert schema.mean_objective([0.5]) == 0.5
+    assert schema.mean_objective([1.0, math.inf, 2.0]) == math.inf  # one seed infeasible
+    assert schema.mean_objective([1.0, math.nan]) == math.inf
+    assert schema.mean_objective([]) == math.inf
+
+
+def test_a_tuning_trial_scores_tune_seeds_seeds(tmp_path: Path) -> None:
+    """A trial (validation on) with tune.seeds=2 runs seed 1 into seeds/1/ and its own seed 0
+    into the job folder; its objective is the mean of both rows' avg_gap; a rerun reuses the
+    finished seed; the tuner's trial table reads the mean. A job without the validation split
+    scores its own seed only."""
+    from unlearnbench import cli
+
+    out = tmp_path / "trial"
+    cfg = make_cfg(*SYNTH, "method=ga", "validation=0.2", "tune.max_cost=100", "tune.seeds=2",
+                   results_dir=tmp_path)
+    assert runner.trial_seeds(cfg) == [0, 1]
+    assert runner.trial_seeds(make_cfg(*SYNTH, "tune.seeds=2", results_dir=tmp_path)) == [0]
+    value = cli.run_benchmark(cfg, out)
+    rows = [pd.read_csv(d / "metrics.csv").query("role == 'unlearned'").iloc[0]
+            for d in (out / "seeds" / "1", out)]
+    assert [int(r.seed) for r in rows] == [1, 0]
+    assert rows[0].avg_gap != rows[1].avg_gap  # two draws, not one row twice
+    assert value == pytest.approx((rows[0].avg_gap + rows[1].avg_gap) / 2)
+    from unlearnbench import sweep
+    assert sweep.trial_objective(out, 100.0) == pytest.approx(value)
+    assert sweep.trial_objective(out, 1e-9) == math.inf  # over the cap on every seed
+    (cfg_row,) = tuning._job_rows(tmp_path)
+    assert cfg_row[1]["seeds"] == 2 and cfg_row[1]["avg_gap"] == pytest.approx(value)
+    stamp = (out / "seeds" / "1" / schema.DONE).stat().st_mtime_ns
+    assert cli.run_benchmark(cfg, out) == pytest.approx(value)
+    assert (out / "seeds" / "1" / schema.DONE).stat().st_mtime_ns == stamp
+
+
 def test_tuned_file_is_used_and_an_override_wins(tmp_path: Path) -> None:
     """A file in conf/tuned/ named <dataset>_<model>_<scenario>_<method> sets the method's
     keys; the command line and `~tuned` still win; the console names the file."""
@@ -265,6 +301,11 @@ def test_tune_command_runs_end_to_end_and_resumes_after_a_kill(
         set(table.columns)
     after = _trial_dirs(study)
     assert all(after[k] == v for k, v in killed.items())  # finished trials kept
+    feasible = table[table.feasible]  # each over tune.seeds = 3 seeds, objective their mean
+    for _, trial in feasible.iterrows():
+        by_seed = [float(v) for v in trial.val_avg_gap_by_seed.split()]
+        assert trial.seeds == 3 and len(by_seed) == 3
+        assert trial.objective == pytest.approx(sum(by_seed) / 3, abs=1e-3)
     tuned = yaml.safe_load((out / "digits_mlp_classwise_ft.yaml").read_text())
     selected = table[table.selected].iloc[0]
     assert tuned["runner"]["tuned"]["trial"] == selected.trial
@@ -364,6 +405,18 @@ def test_cpu_budget_stops_a_step_that_costs_too_much() -> None:
     with cpu_budget(5.0):  # under the budget: nothing happens, the timer is cleared
         spin(0.05)
     spin(0.1)
+
+
+def test_a_budget_stop_cannot_leave_autograd_off() -> None:
+    """The stop is a signal: it can land inside a `no_grad` entry after autograd went off.
+    The step's guard turns it back on, or every later job of the sweep's process crashes."""
+    from unlearnbench.training import OverBudget, method_step
+
+    with pytest.raises(OverBudget):
+        with method_step(torch.device("cpu"), None):
+            torch.set_grad_enabled(False)  # what an interrupted `with torch.no_grad():` leaves
+            raise OverBudget("over its CPU budget")
+    assert torch.is_grad_enabled()
 
 
 def test_tuning_trial_over_max_cost_stops_as_infeasible(tmp_path: Path) -> None:

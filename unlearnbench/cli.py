@@ -33,8 +33,24 @@ JobRunner = Callable[[DictConfig, Path], float]
 
 
 def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
-    """One benchmark job; its objective for a sweeper."""
-    return runner.objective(runner.run(cfg, out_dir), cfg)
+    """One benchmark job; its objective for a sweeper. A tuning trial of ``tune.seeds`` > 1
+    first runs its other seeds, each a job folder under ``seeds/<seed>/`` (kept when a rerun
+    finds it finished), then its own seed into ``out_dir``, whose ``done`` marker, written
+    last, says the whole trial finished. Its objective is the mean over the seeds, inf when
+    any seed failed or was over the cost cap (the remaining other seeds are then skipped)."""
+    values = []
+    max_cost = float(cfg.tune.max_cost)
+    for seed in runner.trial_seeds(cfg)[1:]:
+        seed_cfg = runner.with_seed(cfg, seed)
+        seed_dir = out_dir / schema.SEEDS_DIR / str(seed)
+        done = seed_dir if sweep.is_done(seed_dir, schema.config_hash(resolved(seed_cfg))) \
+            else None
+        values.append(sweep.stored_objective(done, max_cost) if done else
+                      runner.objective(runner.run(seed_cfg, seed_dir), seed_cfg))
+        if not math.isfinite(values[-1]):
+            break
+    values.append(runner.objective(runner.run(cfg, out_dir), cfg))
+    return schema.mean_objective(values)
 
 
 def run_privacy(cfg: DictConfig, out_dir: Path) -> float:
@@ -96,7 +112,7 @@ def _job(cfg: DictConfig) -> float:
             print(f"skipped: same config already done in {done}")
             if done != out_dir:
                 _remove_created(out_dir.resolve(), keep)
-            return sweep.stored_objective(done, float(cfg.tune.max_cost))
+            return sweep.trial_objective(done, float(cfg.tune.max_cost))
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
         return _command.run_job(cfg, out_dir)

@@ -29,7 +29,7 @@ from .params import keyword_parameters
 from .producers.base import Reference
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
-from .training import cpu_budget, stopwatch, warm_up
+from .training import method_step, stopwatch, warm_up
 from .tuning import method_code
 from .validation import Plan, check_with_data, validate
 
@@ -88,7 +88,7 @@ def apply_method(plan: Plan, refs: References, console: Console,
     ctx = method_view(plan, refs, masks=original.artifacts.get("masks"),
                       checkpoints=checkpoints)
     try:
-        with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
+        with method_step(refs.env.device, _trial_budget(plan, refs)) as clock:
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
         out = out if isinstance(out, MethodOutput) else MethodOutput(out)
         if not _finite_weights(out.model):
@@ -252,6 +252,24 @@ def objective(df: pd.DataFrame, cfg: DictConfig) -> float:
     if not schema.within_budget(row, float(plan.cfg["tune"]["max_cost"])):
         return math.inf
     return plan.task.objective(row)
+
+
+def trial_seeds(cfg: DictConfig) -> list[int]:
+    """The seeds a job scores. A tuning trial (``validation`` on) scores ``tune.seeds`` of
+    them, its own ``seed`` and the next ones, so a setting is not selected for one lucky draw
+    of the original, the retrain and the method's own randomness; any other job its
+    ``seed``."""
+    seed = int(cfg["seed"])
+    if not cfg.get("validation"):
+        return [seed]
+    return [seed + i for i in range(int(cfg["tune"]["seeds"]))]
+
+
+def with_seed(cfg: DictConfig, seed: int) -> DictConfig:
+    """A copy of the job's config with another ``seed``."""
+    other = copy.deepcopy(cfg)
+    other.seed = seed
+    return other
 
 
 def tuned_note(plan: Plan) -> str | None:

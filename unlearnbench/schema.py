@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,6 +75,7 @@ ROLES = ("original", "retrain", "unlearned")
 ORIGINAL_LABEL = "original (do nothing)"
 REFERENCE_METHOD = "retrain"  # the reference: gaps 0 by definition, never ranked
 DONE = "done"  # marker file, written last: a job folder without it is unfinished
+SEEDS_DIR = "seeds"  # a tuning trial's other seeds: <trial job>/seeds/<seed>/, job folders
 
 # Top-level config keys that change where things go or how they print, never what is
 # computed: left out of the config hash (and so of resume matching).
@@ -109,6 +110,14 @@ def cost_ratio(row: Mapping[str, Any]) -> float:
     if math.isnan(speedup):
         return math.nan
     return 0.0 if math.isinf(speedup) else (1.0 / speedup if speedup > 0 else math.inf)
+
+
+def mean_objective(values: Sequence[float]) -> float:
+    """A tuning trial's objective from its seeds' objectives: their mean, inf when any seed
+    failed or was infeasible (a setting that fails on one seed of three is not selected)."""
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    return math.fsum(finite) / len(finite) if finite and len(finite) == len(values) \
+        else math.inf
 
 
 def within_budget(row: Mapping[str, Any], max_cost: float) -> bool:

@@ -70,11 +70,7 @@ def find_done(out_dir: Path, chash: str,
              "this job again")
     candidates = [out_dir, *sorted(p for p in out_dir.parent.iterdir()
                                    if p.is_dir() and p != out_dir)]
-    for job_dir in candidates:
-        row = _first_row(job_dir)
-        if row is not None and row.get("config_hash") == chash:
-            return job_dir
-    return None
+    return next((job_dir for job_dir in candidates if is_done(job_dir, chash)), None)
 
 
 def stored_objective(job_dir: Path, max_cost: float) -> float:
@@ -87,6 +83,28 @@ def stored_objective(job_dir: Path, max_cost: float) -> float:
         value = math.nan
     feasible = row.get("status") == "ok" and schema.within_budget(row, max_cost)
     return value if feasible and math.isfinite(value) else math.inf
+
+
+def is_done(job_dir: Path, chash: str) -> bool:
+    """Whether ``job_dir`` holds the finished job of config hash ``chash``."""
+    row = _first_row(job_dir)
+    return row is not None and row.get("config_hash") == chash
+
+
+def seed_folders(job_dir: Path) -> list[Path]:
+    """A tuning trial's other seeds' job folders (``seeds/<seed>/``), by seed."""
+    folder = job_dir / schema.SEEDS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()),
+                  key=lambda p: int(p.name))
+
+
+def trial_objective(job_dir: Path, max_cost: float) -> float:
+    """A finished job's objective for a sweeper: with the other seeds of a tuning trial
+    (cli.run_benchmark), their mean, inf when any is infeasible."""
+    return schema.mean_objective([stored_objective(d, max_cost)
+                                  for d in (*seed_folders(job_dir), job_dir)])
 
 
 def write_failed(out_dir: Path, cfg: DictConfig, exc: BaseException) -> None:

@@ -152,6 +152,17 @@ def cpu_budget(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGPROF, previous)
 
 
+@contextlib.contextmanager
+def method_step(device: torch.device, cpu_seconds: float | None) -> Iterator[dict[str, float]]:
+    """The unlearning step's clock and CPU budget, with autograd on. A budget stop is a signal
+    and lands between any two bytecodes, e.g. inside ``torch.no_grad().__enter__`` after it
+    switched autograd off, whose ``__exit__`` then never runs: without this guard autograd stays
+    off for every later job of the process (Hydra runs a sweep's jobs in one process), and each
+    of them crashed ("element 0 of tensors does not require grad")."""
+    with torch.enable_grad(), stopwatch(device) as clock, cpu_budget(cpu_seconds):
+        yield clock
+
+
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crop (zero padding) and horizontal flip, batched on the tensor's device."""
     n, c, h, w = x.shape

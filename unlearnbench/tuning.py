@@ -6,8 +6,9 @@ r"""`unlearnbench-tune`: the tuning protocol (README "Tuning"; DESIGN.md "Fair c
 One Optuna study per method x dataset x model x scenario. Each study is one Hydra multirun of
 the ordinary job config (`unlearnbench -m`, so every override works) with Hydra's Optuna
 sweeper (seeded TPE) over the method's search space ``conf/tune/<method>.yaml``, scored on the
-validation split (``validation=tune.validation``: the test set is never read), with the cost
-cap ``tune.max_cost`` (see ``runner.objective``). ``tune.trials`` trials per study, the same
+validation split (``validation=tune.validation``: the test set is never read), averaged over
+``tune.seeds`` seeds (``runner.trial_seeds``), with the cost cap ``tune.max_cost`` on every seed
+(see ``runner.objective``). ``tune.trials`` trials per study, the same
 for every method. The study's folder ``tune.dir/<dataset>_<model>_<scenario>_<method>`` holds
 its trial jobs and ``optuna.db`` (SQLite): a killed run resumes and runs only the trials that
 are missing. At the end of each study the selected trial (smallest validation avg_gap among
@@ -39,7 +40,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 
-from . import schema
+from . import schema, sweep
 from .errors import ConfigError, UserError
 from .params import dataclass_call_check
 from .sweep import register_resolvers
@@ -100,7 +101,7 @@ class Study:
                 "overrides": sorted(o for o in self.overrides if not o.startswith("tune.")),
                 "space": self.space, "validation": self.tune["validation"],
                 "validation_from": VALIDATION_FROM, "max_cost": self.tune["max_cost"],
-                "seed": self.tune["seed"],
+                "seed": self.tune["seed"], "seeds": self.tune["seeds"],
                 "method_code": self.code}
 
 
@@ -246,6 +247,7 @@ def _check_protocol(study: Study) -> None:
     wanted = study.protocol()
     if path.exists():
         stored = json.loads(path.read_text())
+        stored.setdefault("seeds", 1)  # written before trials averaged over seeds
         if stored != wanted:
             diff = sorted(k for k in wanted.keys() | stored.keys()
                           if wanted.get(k) != stored.get(k))
@@ -310,16 +312,38 @@ def run_study(study: Study) -> dict[str, Any]:
 
 # -- the trial table and the tuned file
 
+def _unlearned_row(job: Path) -> dict[str, Any] | None:
+    rows = pd.read_csv(job / "metrics.csv")
+    unlearned = rows[rows.role == "unlearned"]
+    return unlearned.iloc[0].to_dict() if len(unlearned) else None
+
+
+def _seed_mean(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One trial's row from its seeds' rows: the validation metrics averaged, the largest cost
+    (the cap holds for every seed), failed when any seed failed."""
+    failed = next((r for r in rows if r.get("status") != "ok"), None)
+    if failed is not None:
+        return failed
+    out = dict(rows[-1])
+    for key in (schema.AVG_GAP, "UA", "RA", "TA", "MIA", "RTE_s"):
+        out[key] = math.fsum(float(r[key]) for r in rows) / len(rows)
+    out["cost_ratio"] = max(schema.cost_ratio(r) for r in rows)
+    out["seeds"] = len(rows)
+    out["avg_gap_by_seed"] = " ".join(f"{float(r[schema.AVG_GAP]):.3f}" for r in rows)
+    return out
+
+
 def _job_rows(folder: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(config, unlearned row) of every finished trial job in the study folder."""
+    """(config, unlearned row) of every finished trial job in the study folder; the row of a
+    trial over several seeds is their mean (``_seed_mean``), its own seed's job last."""
     out = []
     for done in sorted(folder.glob(f"*/{schema.DONE}")):
         job = done.parent
         cfg = yaml.safe_load((job / "config.yaml").read_text()) or {}
-        rows = pd.read_csv(job / "metrics.csv")
-        unlearned = rows[rows.role == "unlearned"]
-        if len(unlearned):
-            out.append((cfg, unlearned.iloc[0].to_dict()))
+        rows = [_unlearned_row(j) for j in (*sweep.seed_folders(job), job)
+                if (j / schema.DONE).exists()]
+        if rows and all(r is not None for r in rows):
+            out.append((cfg, _seed_mean([r for r in rows if r is not None])))
     return out
 
 
@@ -356,6 +380,8 @@ def trial_table(study: Study, trials: list[Any]) -> pd.DataFrame:
             "val_avg_gap": float(match[schema.AVG_GAP]) if ok else math.nan,
             **{f"val_{m}": float(match[m]) if ok else math.nan
                for m in ("UA", "RA", "TA", "MIA")},
+            "seeds": int(match.get("seeds", 1)) if ok else 0,
+            "val_avg_gap_by_seed": str(match.get("avg_gap_by_seed", "")) if ok else "",
             "RTE_s": float(match["RTE_s"]) if ok else math.nan,
             "cost_ratio": schema.cost_ratio(match) if ok else math.nan,
             "feasible": bool(ok and schema.within_budget(match, max_cost)),
@@ -392,6 +418,7 @@ def write_tuned(study: Study, table: pd.DataFrame, elapsed: float) -> dict[str, 
         "feasible": int(complete.feasible.sum()) if len(complete) else 0,
         "validation": study.tune["validation"], "validation_from": VALIDATION_FROM,
         "max_cost": study.tune["max_cost"], "sampler": "TPE", "seed": study.tune["seed"],
+        "seeds": study.tune["seeds"],
         "seconds": round(elapsed, 1),
         "code": study.code,  # the method's source + YAML digest the trials measured
     }

@@ -90,6 +90,10 @@ SETTINGS_TYPES: dict[str, Any] = {
 }
 
 
+# how many seeds a tuning trial averages its objective over (runner.trial_seeds)
+TrialSeeds = Annotated[int, Range(1, 10, hint="an integer in [1, 10] (seeds per tuning trial)")]
+
+
 @dataclass(frozen=True)
 class TuneSettings:
     """The ``tune`` node: the tuning protocol's budget (README "Tuning")."""
@@ -99,6 +103,7 @@ class TuneSettings:
     validation: OpenUnit
     seed: Seed
     dir: str
+    seeds: TrialSeeds
     tuned_dir: str | None = None
     stop_at_max_cost: bool = False
 DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -232,7 +237,7 @@ def _check_settings(cfg: Mapping[str, Any]) -> None:
         if not cfg[key].strip():
             raise ConfigError(key, "''", "a folder path")
     dataclass_call_check(TuneSettings, cfg["tune"], "tune")
-    for key in ("trials", "max_cost", "validation", "seed", "dir"):
+    for key in ("trials", "max_cost", "validation", "seed", "seeds", "dir"):
         if key not in cfg["tune"]:
             raise ConfigError(f"tune.{key}", "(missing)", "set in conf/config.yaml")
 

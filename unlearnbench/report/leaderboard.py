@@ -142,7 +142,11 @@ def _tuning(cfg: dict[str, str]) -> str:
     """The tuning budget a job's hyperparameters came from, in words ('' if never tuned)."""
     if f"{TUNED}trials" not in cfg:
         return ""
-    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')}), "
+    seeds = int(cfg.get(TUNED + "seeds") or 1)  # absent: tuned before trials had seeds
+    per_trial = (f" × {seeds} seeds (objective averaged over seeds 0-{seeds - 1})"
+                 if seeds > 1 else ", one seed each (seed 0)")
+    budget = (f"{cfg[TUNED + 'trials']} trials ({cfg.get(TUNED + 'sampler', 'TPE')})"
+              f"{per_trial}, "
               f"validation split {cfg.get(TUNED + 'validation')}"
               f"{' of D_r' if cfg.get(TUNED + 'validation_from') == 'retain' else ''}, "
               f"max_cost {cfg.get(TUNED + 'max_cost')} × retrain time")
@@ -346,7 +350,7 @@ def tuning_note(table: Table) -> str:
         if r["tuning"]:
             budgets.setdefault(r["tuning"], []).append(r["label"])
     plain = [r["label"] for r in methods if not r["tuning"]]
-    parts = [f"Tuned ({budget}, on seed 0): {', '.join(labels)}."
+    parts = [f"Tuned ({budget}): {', '.join(labels)}."
              for budget, labels in budgets.items()]
     if plain:
         parts.append(f"Plain defaults (never tuned for this setting): {', '.join(plain)}.")
