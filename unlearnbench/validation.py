@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +46,14 @@ GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity",
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+def serves_task(tasks: Sequence[str] | None, same_as_role: str | None, task: str) -> bool:
+    """Whether a method serves ``task``: one its ``runner.tasks`` lists (default
+    classification), or it stands for a reference role (``same_as_role``: the retrain), which
+    serves every task. The one rule behind the validation layer, its error lines and the
+    tuner's plan."""
+    return same_as_role is not None or task in (tasks or ["classification"])
+
+
 def task_options(group: str, task: str, generative: bool) -> list[str]:
     """The options of conf/<group> (model or method) that serve ``task``: a generative task
     takes the models under unlearnbench.generative and the methods whose runner lists it; the
@@ -57,8 +65,7 @@ def task_options(group: str, task: str, generative: bool) -> list[str]:
         node = yaml.safe_load(path.read_text()) or {}
         if group == "method":
             runner = node.get("runner") or {}
-            serves = runner.get("same_as_role") is not None \
-                or task in (runner.get("tasks") or ["classification"])
+            serves = serves_task(runner.get("tasks"), runner.get("same_as_role"), task)
         else:
             serves = str(node.get("_target_", "")).startswith("unlearnbench.generative.") \
                 == generative
@@ -500,7 +507,7 @@ def validate(cfg: DictConfig | Mapping[str, Any]) -> Plan:
     if variant is not None and runner.same_as_role is not None:
         raise ConfigError("method.runner.same_as_role", runner.same_as_role,
                           "null for a method with a training variant")
-    if task_node["name"] not in runner.tasks and runner.same_as_role is None:
+    if not serves_task(runner.tasks, runner.same_as_role, task_node["name"]):
         options = task_options("method", task_node["name"], generative)
         raise NotApplicable("method", method, f"a method for task={task_node['name']}: "
                             f"{', '.join(options)} (method={method} serves "
