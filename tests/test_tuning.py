@@ -409,14 +409,19 @@ def test_cpu_budget_stops_a_step_that_costs_too_much() -> None:
 
 def test_a_budget_stop_cannot_leave_autograd_off() -> None:
     """The stop is a signal: it can land inside a `no_grad` entry after autograd went off.
-    The step's guard turns it back on, or every later job of the sweep's process crashes."""
-    from unlearnbench.training import OverBudget, method_step
+    The budget restores the grad mode it started with, or every later job of the sweep's
+    process crashes; a block entered under `no_grad` keeps it."""
+    from unlearnbench.training import OverBudget, cpu_budget
 
     with pytest.raises(OverBudget):
-        with method_step(torch.device("cpu"), None):
+        with cpu_budget(60.0):
             torch.set_grad_enabled(False)  # what an interrupted `with torch.no_grad():` leaves
             raise OverBudget("over its CPU budget")
     assert torch.is_grad_enabled()
+    with torch.no_grad():
+        with cpu_budget(60.0):
+            pass
+        assert not torch.is_grad_enabled()
 
 
 def test_tuning_trial_over_max_cost_stops_as_infeasible(tmp_path: Path) -> None:

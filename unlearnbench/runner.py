@@ -29,7 +29,7 @@ from .params import keyword_parameters
 from .producers.base import Reference
 from .references import VARIANT, References
 from .results import make_console, render, tidy, write_job
-from .training import method_step, stopwatch, warm_up
+from .training import cpu_budget, stopwatch, warm_up
 from .tuning import method_code
 from .validation import Plan, check_with_data, validate
 
@@ -88,7 +88,7 @@ def apply_method(plan: Plan, refs: References, console: Console,
     ctx = method_view(plan, refs, masks=original.artifacts.get("masks"),
                       checkpoints=checkpoints)
     try:
-        with method_step(refs.env.device, _trial_budget(plan, refs)) as clock:
+        with stopwatch(refs.env.device) as clock, cpu_budget(_trial_budget(plan, refs)):
             out = plan.method_fn(copy.deepcopy(original.model), ctx)
         out = out if isinstance(out, MethodOutput) else MethodOutput(out)
         if not _finite_weights(out.model):

@@ -131,7 +131,13 @@ class OverBudget(RuntimeError):
 def cpu_budget(seconds: float | None) -> Iterator[None]:
     """Raise :class:`OverBudget` inside the block once the process has spent ``seconds`` more
     CPU time (SIGPROF counts user + system time of every thread). No limit with ``None``, and
-    where signals cannot be used (not the main thread, no setitimer)."""
+    where signals cannot be used (not the main thread, no setitimer).
+
+    The stop is a signal and lands between any two bytecodes, e.g. inside
+    ``torch.no_grad().__enter__`` after it switched autograd off, whose ``__exit__`` then never
+    runs; so the grad mode the block started with is restored on the way out. Without that,
+    autograd stayed off for every later job of the process (Hydra runs a sweep's jobs in one
+    process), and each of them crashed ("element 0 of tensors does not require grad")."""
     import signal
     import threading
 
@@ -143,6 +149,7 @@ def cpu_budget(seconds: float | None) -> Iterator[None]:
     def stop(signum: int, frame: Any) -> None:
         raise OverBudget(f"over its CPU budget of {seconds:.3g} s (tune.max_cost)")
 
+    grad_mode = torch.is_grad_enabled()
     previous = signal.signal(signal.SIGPROF, stop)
     signal.setitimer(signal.ITIMER_PROF, max(float(seconds), 1e-3))
     try:
@@ -150,17 +157,7 @@ def cpu_budget(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
-
-
-@contextlib.contextmanager
-def method_step(device: torch.device, cpu_seconds: float | None) -> Iterator[dict[str, float]]:
-    """The unlearning step's clock and CPU budget, with autograd on. A budget stop is a signal
-    and lands between any two bytecodes, e.g. inside ``torch.no_grad().__enter__`` after it
-    switched autograd off, whose ``__exit__`` then never runs: without this guard autograd stays
-    off for every later job of the process (Hydra runs a sweep's jobs in one process), and each
-    of them crashed ("element 0 of tensors does not require grad")."""
-    with torch.enable_grad(), stopwatch(device) as clock, cpu_budget(cpu_seconds):
-        yield clock
+        torch.set_grad_enabled(grad_mode)
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
