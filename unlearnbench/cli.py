@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -39,14 +40,14 @@ def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
     last, says the whole trial finished. Its objective is the mean over the seeds, inf when
     any seed failed or was over the cost cap (the remaining other seeds are then skipped)."""
     values = []
-    max_cost = float(cfg.tune.max_cost)
     for seed in runner.trial_seeds(cfg)[1:]:
         seed_cfg = runner.with_seed(cfg, seed)
         seed_dir = out_dir / schema.SEEDS_DIR / str(seed)
-        done = seed_dir if sweep.is_done(seed_dir, schema.config_hash(resolved(seed_cfg))) \
-            else None
-        values.append(sweep.stored_objective(done, max_cost) if done else
-                      runner.objective(runner.run(seed_cfg, seed_dir), seed_cfg))
+        # a finished seed is scored from its rows by the same rule as a fresh one
+        rows = pd.read_csv(seed_dir / "metrics.csv") \
+            if sweep.is_done(seed_dir, schema.config_hash(resolved(seed_cfg))) \
+            else runner.run(seed_cfg, seed_dir)
+        values.append(runner.objective(rows, seed_cfg))
         if not math.isfinite(values[-1]):
             break
     values.append(runner.objective(runner.run(cfg, out_dir), cfg))
