@@ -44,7 +44,7 @@ from . import schema, sweep
 from .errors import ConfigError, UserError
 from .params import dataclass_call_check
 from .sweep import register_resolvers
-from .validation import TuneSettings, resolved, serves_task
+from .validation import DEFAULT_TASKS, TuneSettings, resolved, serves_task
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 PROG = "unlearnbench-tune"
@@ -204,7 +204,7 @@ def _inapplicable(method: str, plain: Mapping[str, Any]) -> str:
     runner = plain["method"].get("runner") or {}
     task, scenario = plain["task"]["name"], plain["scenario"]["name"]
     if not serves_task(runner.get("tasks"), runner.get("same_as_role"), task):
-        tasks = runner.get("tasks") or ["classification"]
+        tasks = runner.get("tasks") or DEFAULT_TASKS
         return f"{method} on task={task}: not applicable (allowed: {', '.join(tasks)})"
     if runner.get("forgets_classes") and scenario != "classwise":
         return (f"{method} on scenario={scenario}: not applicable (it forgets whole classes; "

@@ -46,12 +46,15 @@ GROUPS = ("dataset", "model", "method", "scenario", "train", "eval", "sparsity",
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+DEFAULT_TASKS = ("classification",)  # what a method serves when its runner lists no tasks
+
+
 def serves_task(tasks: Sequence[str] | None, same_as_role: str | None, task: str) -> bool:
     """Whether a method serves ``task``: one its ``runner.tasks`` lists (default
     classification), or it stands for a reference role (``same_as_role``: the retrain), which
     serves every task. The one rule behind the validation layer, its error lines and the
     tuner's plan."""
-    return same_as_role is not None or task in (tasks or ["classification"])
+    return same_as_role is not None or task in (tasks or DEFAULT_TASKS)
 
 
 def task_options(group: str, task: str, generative: bool) -> list[str]:
@@ -124,7 +127,7 @@ class RunnerKeys:
     access: Literal["full", "forget_only", "zero_shot"]
     training: Mapping[str, Any] | None = None    # a producer config: a training variant
     same_as_role: Literal["retrain"] | None = None  # the output is that reference itself
-    tasks: list[str] = field(default_factory=lambda: ["classification"])  # tasks it serves
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))  # tasks it serves
     forgets_classes: bool = False  # needs a class-wise forget set (its split has classes)
     tuned: Mapping[str, Any] | None = None  # set by a conf/tuned file: where it came from
 
