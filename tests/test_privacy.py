@@ -5,6 +5,7 @@ form, the leaderboard's privacy section, and bad input."""
 from __future__ import annotations
 
 import io
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from unlearnbench import privacy
+from unlearnbench import cli, privacy
 from unlearnbench.errors import ConfigError
 from unlearnbench.producers.ensemble import ORIGINAL_ENSEMBLE, member_seeds
 from unlearnbench.registry import resolve
@@ -64,6 +65,10 @@ def test_protocol_files_scores_and_cached_ensembles_reused(tmp_path: Path) -> No
     assert len(per_example) == 5 * 10 and per_example.epsilon.ge(0).all()
     pd.testing.assert_frame_equal(pd.read_csv(job / "privacy.csv").drop(columns="reason"),
                                   df.drop(columns="reason"))
+    # a rerun of a sweep scores this finished job from its privacy.csv as the run scored it
+    assert math.isfinite(privacy.objective(df))
+    assert cli.stored_privacy(privacy_cfg(tmp_path, "method=ft"), job) \
+        == pytest.approx(privacy.objective(df))
 
     # A second method: both ensembles are cache hits; the per-member path for a method
     # without a vectorised form (here FT with privacy.vectorised=false).

@@ -33,7 +33,7 @@ from unlearnbench.transfer import (
     linear_probe,
     most_harmful,
 )
-from unlearnbench.transfer_run import check_transfer_job, run_transfer
+from unlearnbench.transfer_run import check_transfer_job, run_transfer, stored_transfer
 
 from .conftest import CONF_DIR
 
@@ -131,6 +131,9 @@ def test_transfer_pipeline_on_tiny_data(tmp_path: Path) -> None:
     saved = pd.read_csv(out / "metrics.csv")
     assert "probe_TA" in saved.columns and (out / "done").is_file()
     assert "transfer:" in (out / "config.yaml").read_text()
+    # a rerun of a sweep scores this finished job from its metrics.csv: the unlearned avg_gap
+    assert stored_transfer(DictConfig({}), out) == pytest.approx(
+        df[df.role == "unlearned"].avg_gap.iloc[0])
     # a second method reuses the original's and the retrain's transfer scores (memoised)
     again = run_transfer(transfer_cfg(*TINY, "method=ga", "scenario.forget_classes=[1]",
                                       results_dir=tmp_path), None, Console(quiet=True))

@@ -194,9 +194,11 @@ def test_a_tuning_trial_scores_tune_seeds_seeds(tmp_path: Path) -> None:
     assert [int(r.seed) for r in rows] == [1, 0]
     assert rows[0].avg_gap != rows[1].avg_gap  # two draws, not one row twice
     assert value == pytest.approx((rows[0].avg_gap + rows[1].avg_gap) / 2)
-    from unlearnbench import sweep
-    assert sweep.trial_objective(out, 100.0) == pytest.approx(value)
-    assert sweep.trial_objective(out, 1e-9) == math.inf  # over the cap on every seed
+    # a rerun of the sweep scores the finished trial from its files by the same rule
+    assert cli.stored_benchmark(cfg, out) == pytest.approx(value)
+    tight = make_cfg(*SYNTH, "method=ga", "validation=0.2", "tune.max_cost=1e-9",
+                     "tune.seeds=2", results_dir=tmp_path)
+    assert cli.stored_benchmark(tight, out) == math.inf  # over the cap on every seed
     (cfg_row,) = tuning._job_rows(tmp_path)
     assert cfg_row[1]["seeds"] == 2 and cfg_row[1]["avg_gap"] == pytest.approx(value)
     stamp = (out / "seeds" / "1" / schema.DONE).stat().st_mtime_ns

@@ -30,7 +30,8 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 INTERRUPTED = "interrupted; rerun the same command to resume"
 
 
-JobRunner = Callable[[DictConfig, Path], float]
+JobRunner = Callable[[DictConfig, Path], float]  # a job run into its folder: its objective
+StoredObjective = Callable[[DictConfig, Path], float]  # a finished job's, from its folder
 
 
 def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
@@ -44,19 +45,45 @@ def run_benchmark(cfg: DictConfig, out_dir: Path) -> float:
         seed_cfg = runner.with_seed(cfg, seed)
         seed_dir = out_dir / schema.SEEDS_DIR / str(seed)
         # a finished seed is scored from its rows by the same rule as a fresh one
-        rows = pd.read_csv(seed_dir / "metrics.csv") \
-            if sweep.is_done(seed_dir, schema.config_hash(resolved(seed_cfg))) \
-            else runner.run(seed_cfg, seed_dir)
-        values.append(runner.objective(rows, seed_cfg))
+        values.append(_rows_objective(seed_dir, seed_cfg)
+                      if sweep.is_done(seed_dir, schema.config_hash(resolved(seed_cfg)))
+                      else runner.objective(runner.run(seed_cfg, seed_dir), seed_cfg))
         if not math.isfinite(values[-1]):
             break
     values.append(runner.objective(runner.run(cfg, out_dir), cfg))
     return schema.mean_objective(values)
 
 
+def stored_benchmark(cfg: DictConfig, job_dir: Path) -> float:
+    """A finished benchmark job's objective, from its files, by run_benchmark's rule: the
+    task's objective of each seed's rows (the trial's other seeds too), their mean."""
+    values = [_rows_objective(d, runner.with_seed(cfg, int(d.name)))
+              for d in sweep.seed_folders(job_dir)]
+    return schema.mean_objective([*values, _rows_objective(job_dir, cfg)])
+
+
+def _rows_objective(job_dir: Path, cfg: DictConfig) -> float:
+    rows = stored_rows(job_dir / "metrics.csv")
+    return math.inf if rows is None else runner.objective(rows, cfg)
+
+
+def stored_rows(path: Path) -> pd.DataFrame | None:
+    """A finished job's rows; None (scored as infeasible) when they cannot be read."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError):  # pandas' parse errors are ValueErrors
+        return None
+
+
 def run_privacy(cfg: DictConfig, out_dir: Path) -> float:
     """One privacy-protocol job; its objective for a sweeper."""
     return privacy.objective(privacy.run(cfg, out_dir))
+
+
+def stored_privacy(cfg: DictConfig, job_dir: Path) -> float:
+    """A finished privacy job's objective, from its privacy.csv, by run_privacy's rule."""
+    rows = stored_rows(job_dir / "privacy.csv")
+    return math.inf if rows is None else privacy.objective(rows)
 
 
 @dataclass(frozen=True)
@@ -67,12 +94,14 @@ class Command:
     prog: str
     config_name: str
     run_job: JobRunner
+    stored_objective: StoredObjective  # a rerun's finished job scores as run_job scored it
     check: JobCheck = check_benchmark_job
     crash_rows: bool = True  # a crashed sweep job leaves a failed metrics.csv row
 
 
-BENCHMARK = Command("unlearnbench", "config", run_benchmark)
-PRIVACY = Command("unlearnbench-privacy", "privacy", run_privacy, crash_rows=False)
+BENCHMARK = Command("unlearnbench", "config", run_benchmark, stored_benchmark)
+PRIVACY = Command("unlearnbench-privacy", "privacy", run_privacy, stored_privacy,
+                  crash_rows=False)
 
 # Set by main() from the preflight: which folders existed before this command ran.
 _checked = Checked(jobs=0)
@@ -113,7 +142,7 @@ def _job(cfg: DictConfig) -> float:
             print(f"skipped: same config already done in {done}")
             if done != out_dir:
                 _remove_created(out_dir.resolve(), keep)
-            return sweep.trial_objective(done, float(cfg.tune.max_cost))
+            return _command.stored_objective(cfg, done)
         sweep.assign_gpu(str(cfg.device), int(hydra_cfg.job.num))
     try:
         return _command.run_job(cfg, out_dir)

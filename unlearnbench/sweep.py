@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -73,18 +72,6 @@ def find_done(out_dir: Path, chash: str,
     return next((job_dir for job_dir in candidates if is_done(job_dir, chash)), None)
 
 
-def stored_objective(job_dir: Path, max_cost: float) -> float:
-    """A finished job's objective (its unlearned row's avg_gap; inf when it failed or cost
-    more than ``max_cost`` x the retrain's time)."""
-    row = _first_row(job_dir) or {}
-    try:
-        value = float(row.get(schema.AVG_GAP) or "nan")
-    except ValueError:
-        value = math.nan
-    feasible = row.get("status") == "ok" and schema.within_budget(row, max_cost)
-    return value if feasible and math.isfinite(value) else math.inf
-
-
 def is_done(job_dir: Path, chash: str) -> bool:
     """Whether ``job_dir`` holds the finished job of config hash ``chash``."""
     row = _first_row(job_dir)
@@ -98,13 +85,6 @@ def seed_folders(job_dir: Path) -> list[Path]:
         return []
     return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()),
                   key=lambda p: int(p.name))
-
-
-def trial_objective(job_dir: Path, max_cost: float) -> float:
-    """A finished job's objective for a sweeper: with the other seeds of a tuning trial
-    (cli.run_benchmark), their mean, inf when any is infeasible."""
-    return schema.mean_objective([stored_objective(d, max_cost)
-                                  for d in (*seed_folders(job_dir), job_dir)])
 
 
 def write_failed(out_dir: Path, cfg: DictConfig, exc: BaseException) -> None:

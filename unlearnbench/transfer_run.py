@@ -172,7 +172,16 @@ def run_transfer(cfg: DictConfig | Mapping[str, Any], out_dir: str | Path | None
 def run_transfer_job(cfg: DictConfig, out_dir: Path) -> float:
     """One job of the console command; its objective for a sweeper (the unlearned row's
     avg_gap on the source, as the benchmark's)."""
-    rows = run_transfer(cfg, out_dir)
+    return _transfer_objective(run_transfer(cfg, out_dir))
+
+
+def stored_transfer(cfg: DictConfig, job_dir: Path) -> float:
+    """A finished transfer job's objective, from its metrics.csv, by run_transfer_job's rule."""
+    rows = cli.stored_rows(job_dir / "metrics.csv")
+    return math.inf if rows is None else _transfer_objective(rows)
+
+
+def _transfer_objective(rows: pd.DataFrame) -> float:
     unlearned = rows[rows.role == "unlearned"]
     return Classification.objective(unlearned.iloc[0].to_dict()) if len(unlearned) else math.inf
 
@@ -180,7 +189,7 @@ def run_transfer_job(cfg: DictConfig, out_dir: Path) -> float:
 def main() -> None:
     """Console entry point: `unlearnbench-transfer [overrides]` (conf/transfer.yaml)."""
     cli.main(cli.Command("unlearnbench-transfer", "transfer", run_transfer_job,
-                         check_transfer_job))
+                         stored_transfer, check_transfer_job))
 
 
 if __name__ == "__main__":
