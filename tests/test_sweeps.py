@@ -181,3 +181,21 @@ def test_slurm_launcher_takes_the_documented_keys(tmp_path: Path) -> None:
     assert {k: launcher.params[k] for k in ("partition", "gpus_per_node", "timeout_min",
                                             "array_parallelism")} == {
         "partition": "gpu", "gpus_per_node": 2, "timeout_min": 720, "array_parallelism": 8}
+
+
+def test_stored_score_reads_a_finished_jobs_rows_or_scores_inf(tmp_path: Path) -> None:
+    """A rerun's finished job is scored from its csv; one that cannot be read is infeasible."""
+    good = tmp_path / "metrics.csv"
+    good.write_text("role,avg_gap\noriginal,50.0\nunlearned,1.5\n")
+
+    def unlearned_gap(rows: pd.DataFrame) -> float:
+        return float(rows[rows.role == "unlearned"].avg_gap.iloc[0])
+
+    assert sweep.stored_score(good, unlearned_gap) == 1.5
+    assert sweep.stored_score(tmp_path / "missing.csv", unlearned_gap) == float("inf")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert sweep.stored_score(empty, unlearned_gap) == float("inf")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00role\n\x80\x81")
+    assert sweep.stored_score(binary, unlearned_gap) == float("inf")

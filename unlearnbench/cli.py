@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -63,16 +62,7 @@ def stored_benchmark(cfg: DictConfig, job_dir: Path) -> float:
 
 
 def _rows_objective(job_dir: Path, cfg: DictConfig) -> float:
-    rows = stored_rows(job_dir / "metrics.csv")
-    return math.inf if rows is None else runner.objective(rows, cfg)
-
-
-def stored_rows(path: Path) -> pd.DataFrame | None:
-    """A finished job's rows; None (scored as infeasible) when they cannot be read."""
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, UnicodeDecodeError):  # pandas' parse errors are ValueErrors
-        return None
+    return sweep.stored_score(job_dir / "metrics.csv", lambda rows: runner.objective(rows, cfg))
 
 
 def run_privacy(cfg: DictConfig, out_dir: Path) -> float:
@@ -82,8 +72,7 @@ def run_privacy(cfg: DictConfig, out_dir: Path) -> float:
 
 def stored_privacy(cfg: DictConfig, job_dir: Path) -> float:
     """A finished privacy job's objective, from its privacy.csv, by run_privacy's rule."""
-    rows = stored_rows(job_dir / "privacy.csv")
-    return math.inf if rows is None else privacy.objective(rows)
+    return sweep.stored_score(job_dir / "privacy.csv", privacy.objective)
 
 
 @dataclass(frozen=True)

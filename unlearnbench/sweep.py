@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import csv
+import math
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -70,6 +72,17 @@ def find_done(out_dir: Path, chash: str,
     candidates = [out_dir, *sorted(p for p in out_dir.parent.iterdir()
                                    if p.is_dir() and p != out_dir)]
     return next((job_dir for job_dir in candidates if is_done(job_dir, chash)), None)
+
+
+def stored_score(path: Path, score: Callable[[pd.DataFrame], float]) -> float:
+    """``score`` of a finished job's rows (``path``: its metrics.csv or privacy.csv), the
+    objective a sweeper gets for a job a rerun finds finished; inf (infeasible) when they
+    cannot be read."""
+    try:
+        rows = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError):  # pandas' parse errors are ValueErrors
+        return math.inf
+    return score(rows)
 
 
 def is_done(job_dir: Path, chash: str) -> bool:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from torch import nn
 
-from . import cli
+from . import cli, sweep
 from .cache import canonical_json
 from .data import Data, load_data
 from .errors import ConfigError, DatasetMissingError
@@ -177,8 +177,7 @@ def run_transfer_job(cfg: DictConfig, out_dir: Path) -> float:
 
 def stored_transfer(cfg: DictConfig, job_dir: Path) -> float:
     """A finished transfer job's objective, from its metrics.csv, by run_transfer_job's rule."""
-    rows = cli.stored_rows(job_dir / "metrics.csv")
-    return math.inf if rows is None else _transfer_objective(rows)
+    return sweep.stored_score(job_dir / "metrics.csv", _transfer_objective)
 
 
 def _transfer_objective(rows: pd.DataFrame) -> float:
