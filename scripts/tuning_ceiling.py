@@ -98,17 +98,38 @@ def summary(df: pd.DataFrame, max_cost: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: a finite number > 0")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--scenario", default="classwise")
-    parser.add_argument("--methods", nargs="+", required=True)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--trials", type=int, default=None,
+    studies = sorted(f.stem for f in (ROOT / "conf" / "tuned").glob("*.csv"))
+    spaces = sorted(f.stem for f in (ROOT / "conf" / "tune").glob("*.yaml"))
+    parser.add_argument("--dataset", default="digits", choices=["digits", "fashion_mnist"])
+    parser.add_argument("--scenario", default="classwise", choices=["classwise", "random"])
+    parser.add_argument("--methods", nargs="+", required=True, choices=spaces)
+    parser.add_argument("--seeds", type=_at_least_one, default=5)
+    parser.add_argument("--trials", type=_at_least_one, default=None,
                         help="only the study's first N trials (default: all)")
-    parser.add_argument("--max-cost", type=float, default=0.25)
+    parser.add_argument("--max-cost", type=_positive, default=0.25)
     parser.add_argument("--out", default=str(ROOT / "results" / "tuning_ceiling"))
     args = parser.parse_args()
+    missing = [m for m in args.methods
+               if f"{args.dataset}_mlp_{args.scenario}_{m}" not in studies]
+    if missing:
+        parser.error(f"--methods: no tuning study (conf/tuned/{args.dataset}_mlp_"
+                     f"{args.scenario}_<method>.csv) for {', '.join(missing)}")
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

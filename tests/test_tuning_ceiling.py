@@ -49,3 +49,25 @@ def test_summary_separates_the_bar_from_the_cost_cap(ceiling) -> None:
 def test_searched_keys_are_the_search_space(ceiling) -> None:
     assert ceiling.searched_keys("ga") == ["epochs", "lr"]
     assert "mode" in ceiling.searched_keys("unsir")
+
+
+@pytest.mark.parametrize(("argv", "key"), [
+    (["--methods", "nope"], "--methods"), (["--methods", "../conf/method/ga"], "--methods"),
+    (["--methods", "ga", "--seeds", "0"], "--seeds"),
+    (["--methods", "ga", "--seeds", "abc"], "--seeds"),
+    (["--methods", "ga", "--trials", "-1"], "--trials"),
+    (["--methods", "ga", "--max-cost", "nan"], "--max-cost"),
+    (["--methods", "ga", "--max-cost", "0"], "--max-cost"),
+    (["--methods", "gkt", "--scenario", "random"], "--methods"),  # no such study
+    (["--methods", "ga", "--dataset", "cifar10"], "--dataset"),
+])
+def test_bad_arguments_exit_2_naming_the_key_and_write_nothing(
+        ceiling, argv, key, tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["tuning_ceiling.py", *argv, "--out", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        ceiling.main()
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("tuning_ceiling.py: error:") and key in last, last
+    assert not out.exists()
